@@ -1,0 +1,30 @@
+# Two commands: `make run` (the app on the built-in demo catalog) and `make test`.
+# Both create .venv and install requirements.txt on first use (idempotent: a stamp file).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+DEMO_STORE := .mmrec/stores/demo
+PORT ?= 8501
+
+.PHONY: run test demo-store bench
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+$(DEMO_STORE)/CURRENT: $(STAMP)
+	$(PY) -m mmrec_core ingest assets/demo --store $(DEMO_STORE)
+
+demo-store: $(DEMO_STORE)/CURRENT
+
+run: $(STAMP) $(DEMO_STORE)/CURRENT
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/query_latency.py

@@ -1,0 +1,203 @@
+"""Ingestion: catalog -> per-modality embeddings (cached, batched, with progress) -> a new store version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from mmrec_core.audio import AudioScaler, LibrosaAudio
+from mmrec_core.cache import EmbeddingCache, content_key
+from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
+from mmrec_core.encoders import DEFAULT_ENCODER, EncoderSet, cache_dir, load_encoders
+from mmrec_core.errors import MediaError
+from mmrec_core.fusion import MODALITIES
+from mmrec_core.index import IndexConfig
+from mmrec_core.media import load_audio, load_image
+from mmrec_core.store import Store, store_media, write_store
+from mmrec_core.vectors import l2_normalize
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): called as work advances; stages are text, image, audio, store."""
+
+SEED_FILE = "embeddings-seed.npz"
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    store: Store
+    problems: tuple[Problem, ...]
+    encoded: dict[str, int]  # computed now, per modality
+    cached: dict[str, int]  # taken from the cache, per modality
+    seconds: float
+    warning: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "store": str(self.store.path),
+            "version": self.store.version,
+            "items": len(self.store.items),
+            "counts": self.store.counts(),
+            "encoder": self.store.encoder,
+            "encoded": self.encoded,
+            "cached": self.cached,
+            "problems": len(self.problems),
+            "seconds": round(self.seconds, 2),
+            **({"warning": self.warning} if self.warning else {}),
+        }
+
+
+@dataclass
+class _Work:
+    """Embeddings gathered per modality: {item_index: vector}."""
+
+    vectors: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {m: {} for m in MODALITIES})
+    keys: dict[str, dict[int, str]] = field(default_factory=lambda: {m: {} for m in MODALITIES})
+    encoded: dict[str, int] = field(default_factory=lambda: {m: 0 for m in MODALITIES})
+    cached: dict[str, int] = field(default_factory=lambda: {m: 0 for m in MODALITIES})
+    problems: list[Problem] = field(default_factory=list)
+
+
+def default_cache(*, seeds: Sequence[Path] = ()) -> EmbeddingCache:
+    """The user's embedding cache: $MMREC_EMBED_CACHE or CACHE_DIR/embeddings.sqlite."""
+    path = os.environ.get("MMREC_EMBED_CACHE")
+    return EmbeddingCache(Path(path) if path else cache_dir() / "embeddings.sqlite", seeds=seeds)
+
+
+def ingest(
+    src: str | Path,
+    store_path: str | Path,
+    *,
+    encoder: str = DEFAULT_ENCODER,
+    cache: EmbeddingCache | None = None,
+    progress: Progress = _no_progress,
+    batch_size: int = 32,
+    index_config: IndexConfig = IndexConfig(),
+) -> IngestReport:
+    """Read `src` (folder, catalog.csv or .zip), embed every modality, write a new store version."""
+    start = time.perf_counter()
+    store_path = Path(store_path)
+    store_path.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".upload-", dir=store_path))
+    try:
+        catalog = load_catalog(src, workdir=workdir)
+        if cache is None:
+            seed = catalog.root / SEED_FILE
+            cache = default_cache(seeds=[seed] if seed.is_file() else [])
+        encoders, warning = load_encoders(encoder)
+        work = _Work(problems=list(catalog.problems))
+        _embed_text(catalog.items, encoders, cache, work, progress, batch_size)
+        _embed_media(catalog.items, "image", encoders, cache, work, progress, batch_size)
+        _embed_media(catalog.items, "audio", encoders, cache, work, progress, batch_size)
+        progress("store", 0, 1)
+        spec = encoder if warning is None else DEFAULT_ENCODER
+        store = _write(catalog, store_path, encoders, spec, work, index_config)
+        progress("store", 1, 1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return IngestReport(store, tuple(work.problems), work.encoded, work.cached, time.perf_counter() - start, warning)
+
+
+def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCache, work: _Work,
+                progress: Progress, batch_size: int) -> None:
+    todo = {i: it.text for i, it in enumerate(items) if it.text}
+    keys = {i: content_key(text) for i, text in todo.items()}
+    _fill("text", todo, keys, lambda batch: encoders.text.encode(batch), encoders.text.name,
+          cache, work, progress, batch_size * 2)
+
+
+def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cache: EmbeddingCache,
+                 work: _Work, progress: Progress, batch_size: int) -> None:
+    paths = {i: getattr(it, modality) for i, it in enumerate(items) if getattr(it, modality) is not None}
+    keys: dict[int, str] = {}
+    for i, p in paths.items():
+        try:
+            keys[i] = content_key(p.read_bytes())
+        except OSError as exc:
+            work.problems.append(Problem(items[i].id, modality, f"cannot read file: {exc}"))
+    loader = load_image if modality == "image" else load_audio
+    enc = encoders.for_modality(modality)
+    fn = enc.features if isinstance(enc, LibrosaAudio) else enc.encode
+
+    def encode(batch_idx: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        decoded, ok = [], []
+        for i in batch_idx:
+            try:
+                decoded.append(loader(paths[i]))
+                ok.append(i)
+            except MediaError as exc:
+                work.problems.append(Problem(items[i].id, modality, str(exc)))
+        return ok, fn(decoded) if decoded else np.zeros((0, enc.dim), np.float32)
+
+    _fill(modality, {i: i for i in keys}, keys, encode, enc.name, cache, work, progress, batch_size, by_index=True)
+    for i, p in paths.items():
+        if i in work.vectors[modality]:
+            work.keys[modality][i] = keys[i]
+
+
+def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Callable, encoder_name: str,
+          cache: EmbeddingCache, work: _Work, progress: Progress, batch_size: int, *, by_index: bool = False) -> None:
+    """Take what the cache has, encode the rest in batches, report progress, write back to the cache."""
+    hits = cache.get_many(encoder_name, keys.values())
+    missing = [i for i in todo if keys[i] not in hits]
+    for i in todo:
+        if keys[i] in hits:
+            work.vectors[modality][i] = hits[keys[i]]
+    work.cached[modality] = len(todo) - len(missing)
+    total, done = len(todo), len(todo) - len(missing)
+    progress(modality, done, total)
+    for start in range(0, len(missing), batch_size):
+        batch = missing[start : start + batch_size]
+        if by_index:
+            ok, vecs = encode(batch)
+        else:
+            ok, vecs = batch, encode([todo[i] for i in batch])
+        fresh = {keys[i]: v for i, v in zip(ok, vecs)}
+        cache.put_many(encoder_name, fresh)
+        for i, v in zip(ok, vecs):
+            work.vectors[modality][i] = v
+        work.encoded[modality] += len(ok)
+        done += len(batch)
+        progress(modality, done, total)
+
+
+def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, work: _Work,
+           index_config: IndexConfig) -> Store:
+    keep = [i for i in range(len(catalog.items)) if any(i in work.vectors[m] for m in MODALITIES)]
+    for i in range(len(catalog.items)):
+        if i not in keep:
+            work.problems.append(Problem(catalog.items[i].id, "item", "no modality could be encoded: item skipped"))
+    dims = {m: encoders.for_modality(m).dim for m in MODALITIES}
+    emb = {m: np.zeros((len(keep), dims[m]), np.float32) for m in MODALITIES}
+    for row, i in enumerate(keep):
+        for m in MODALITIES:
+            if i in work.vectors[m]:
+                emb[m][row] = work.vectors[m][i]
+    audio_rows = np.array([row for row, i in enumerate(keep) if i in work.vectors["audio"]], dtype=np.int64)
+    scaler = AudioScaler.fit(emb["audio"][audio_rows])
+    if audio_rows.size:
+        emb["audio"][audio_rows] = scaler.apply(emb["audio"][audio_rows])
+    emb["text"], emb["image"] = l2_normalize(emb["text"]), l2_normalize(emb["image"])
+    records = []
+    for i in keep:
+        it = catalog.items[i]
+        records.append({
+            "id": it.id, "title": it.title, "description": it.description, "tags": list(it.tags),
+            "image": store_media(store_path, it.image, work.keys["image"][i]) if i in work.keys["image"] else None,
+            "audio": store_media(store_path, it.audio, work.keys["audio"][i]) if i in work.keys["audio"] else None,
+            "metadata": dict(it.metadata),
+        })
+    encoder_info = {"name": encoders.name, "spec": spec, **{m: encoders.for_modality(m).name for m in MODALITIES}}
+    report = [{"id": p.item_id, "modality": p.modality, "reason": p.reason} for p in work.problems]
+    return write_store(store_path, items=records, embeddings=emb, scaler=scaler, encoder=encoder_info,
+                       report=report, index_config=index_config, extra={"source": str(catalog.root)})

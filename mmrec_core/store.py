@@ -1,0 +1,240 @@
+"""A store on disk: versioned, written atomically, validated on open.
+
+Layout: STORE/CURRENT names the live version; STORE/versions/vNNNNNN/ holds manifest.json,
+items.json, report.json, {text,image,audio}.npy (float32 (n, d), zero rows = missing),
+audio_scaler.json and index_<modality>.faiss for ANN modalities; STORE/media/ holds the
+items' media, content-addressed and shared by versions. A version is written to a temp folder
+and renamed, then CURRENT is replaced: a crash leaves the previous version live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from mmrec_core.audio import AudioScaler
+from mmrec_core.errors import StoreError
+from mmrec_core.fusion import MODALITIES
+from mmrec_core.index import AnnIndex, IndexConfig
+from mmrec_core.search import Retriever
+
+FORMAT = "mmrec-store"
+FORMAT_VERSION = 1
+KEEP_VERSIONS = 3
+
+
+@dataclass
+class Store:
+    """An opened store version. Row i of every embedding belongs to items[i]['id']."""
+
+    path: Path
+    version: str
+    manifest: dict[str, Any]
+    items: list[dict[str, Any]]
+    embeddings: dict[str, np.ndarray]
+    scaler: AudioScaler
+    report: list[dict[str, str]] = field(default_factory=list)
+    _retriever: Retriever | None = None
+
+    @property
+    def ids(self) -> list[str]:
+        return [it["id"] for it in self.items]
+
+    @property
+    def encoder(self) -> str:
+        return str(self.manifest["encoder"]["name"])
+
+    @property
+    def version_dir(self) -> Path:
+        return self.path / "versions" / self.version
+
+    def row_of(self, item_id: str) -> int:
+        if not hasattr(self, "_rows"):
+            self._rows = {iid: i for i, iid in enumerate(self.ids)}
+        try:
+            return self._rows[item_id]
+        except KeyError:
+            raise StoreError(f"no item with id {item_id!r} in this store") from None
+
+    def media_path(self, rel: str | None) -> Path | None:
+        return None if not rel else self.path / rel
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.manifest["counts"])
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            config = IndexConfig(**self.manifest.get("index", {}).get("config", {}))
+            ann = {}
+            for m, kind in self.manifest.get("index", {}).get("kinds", {}).items():
+                f = self.version_dir / f"index_{m}.faiss"
+                if kind != "flat" and f.is_file():
+                    ann[m] = AnnIndex.load(f, kind, config)
+            self._retriever = Retriever(self.embeddings, config=config, ann=ann)
+        return self._retriever
+
+
+def list_stores(root: Path) -> list[Path]:
+    """Store folders (those with a CURRENT file) directly under root, sorted by name."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "CURRENT").is_file())
+
+
+def open_store(path: str | Path, *, mmap: bool = True) -> Store:
+    """Open the live version of a store; StoreError if it is missing, incomplete or inconsistent."""
+    path = Path(path)
+    current = path / "CURRENT"
+    if not current.is_file():
+        raise StoreError(f"{path} is not an mmrec store (no CURRENT file); create one with `ingest`")
+    version = current.read_text().strip()
+    vdir = path / "versions" / version
+    if not version.startswith("v") or not vdir.is_dir():
+        raise StoreError(f"store {path}: CURRENT names {version!r}, which does not exist")
+    manifest = _read_json(vdir / "manifest.json")
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise StoreError(f"store {path}: unsupported format {manifest.get('format')!r} v{manifest.get('format_version')!r}")
+    items = _read_json(vdir / "items.json")
+    n = int(manifest["n_items"])
+    if not isinstance(items, list) or len(items) != n:
+        raise StoreError(f"store {path}: items.json holds {len(items) if isinstance(items, list) else '?'} items, manifest says {n}")
+    embeddings = {}
+    for m in MODALITIES:
+        try:
+            arr = np.load(vdir / f"{m}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"store {path}: cannot read {m}.npy: {exc}") from None
+        dim = int(manifest["dims"][m])
+        if arr.dtype != np.float32 or arr.shape != (n, dim):
+            raise StoreError(f"store {path}: {m}.npy is {arr.dtype} {arr.shape}, manifest says float32 ({n}, {dim})")
+        embeddings[m] = np.asarray(arr) if not mmap else arr
+    scaler = AudioScaler.from_dict(_read_json(vdir / "audio_scaler.json"))
+    report_file = vdir / "report.json"
+    report = _read_json(report_file) if report_file.is_file() else []
+    return Store(path, version, manifest, items, embeddings, scaler, report)
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {file}: {exc}") from None
+
+
+def write_store(
+    path: str | Path,
+    *,
+    items: Sequence[Mapping[str, Any]],
+    embeddings: Mapping[str, np.ndarray],
+    scaler: AudioScaler,
+    encoder: Mapping[str, Any],
+    report: Sequence[Mapping[str, str]] = (),
+    index_config: IndexConfig = IndexConfig(),
+    extra: Mapping[str, Any] | None = None,
+) -> Store:
+    """Write a new version atomically and make it live; returns it opened."""
+    path = Path(path)
+    n = len(items)
+    for m in MODALITIES:
+        if embeddings[m].shape[0] != n or embeddings[m].dtype != np.float32:
+            raise StoreError(f"{m} embeddings {embeddings[m].dtype} {embeddings[m].shape} do not match {n} items")
+    versions = path / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    version = _next_version(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=versions))
+    try:
+        retriever = Retriever(dict(embeddings), config=index_config)
+        for m, ann in retriever.build_ann().items():
+            ann.save(tmp / f"index_{m}.faiss")
+        for m in MODALITIES:
+            np.save(tmp / f"{m}.npy", np.ascontiguousarray(embeddings[m]))
+        present = retriever.present
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "n_items": n,
+            "dims": {m: int(embeddings[m].shape[1]) for m in MODALITIES},
+            "counts": {m: int(present[:, j].sum()) for j, m in enumerate(MODALITIES)},
+            "encoder": dict(encoder),
+            "index": {"config": index_config.__dict__, "kinds": retriever.kinds},
+            **(dict(extra) if extra else {}),
+        }
+        _write_json(tmp / "items.json", list(items))
+        _write_json(tmp / "report.json", list(report))
+        _write_json(tmp / "audio_scaler.json", scaler.to_dict())
+        _write_json(tmp / "manifest.json", manifest)
+        _fsync_dir(tmp)
+        os.rename(tmp, versions / version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _atomic_write(path / "CURRENT", version + "\n")
+    _prune(path, keep=KEEP_VERSIONS)
+    return open_store(path)
+
+
+def _next_version(path: Path) -> str:
+    nums = [int(p.name[1:]) for p in (path / "versions").glob("v*") if p.name[1:].isdigit()]
+    return f"v{max(nums, default=0) + 1:06d}"
+
+
+def _write_json(file: Path, data: Any) -> None:
+    with open(file, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _atomic_write(file: Path, text: str) -> None:
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, file)
+    _fsync_dir(file.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    for f in folder.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(path: Path, *, keep: int) -> None:
+    """Drop old versions and leftover temp folders (never the live one)."""
+    live = (path / "CURRENT").read_text().strip()
+    versions = sorted(p for p in (path / "versions").iterdir() if p.name.startswith("v"))
+    for old in versions[:-keep]:
+        if old.name != live:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in (path / "versions").glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def store_media(path: Path, src: Path, key: str) -> str:
+    """Copy a media file into STORE/media/ under its content key; returns the store-relative path."""
+    rel = f"media/{key[:2]}/{key[:24]}{src.suffix.lower()}"
+    dest = path / rel
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    return rel
