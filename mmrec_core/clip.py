@@ -1,4 +1,4 @@
-"""The open_clip encoder family: `openclip:ARCH/TAG` (hub or cache) or `openclip:ARCH/PATH` (local file).
+"""The open_clip encoder family: `openclip:ARCH/TAG` (hub or cache) or `openclip:ARCH@PATH` (local file).
 
 Offline, a hub tag that is not already cached fails within seconds with an EncoderUnavailable
 that says how to supply a checkpoint file instead.
@@ -61,7 +61,7 @@ def resolve_pretrained(arch: str, pretrained: str) -> tuple[str, str]:
             f"cannot download open_clip weights {arch}/{pretrained}: the model hub is unreachable (offline?) "
             f"and they are not in the local cache. Download the checkpoint on a machine with internet "
             f"(e.g. open_clip_pytorch_model.bin from the model's hub page) and pass it as "
-            f"--encoder openclip:{arch}/PATH/TO/open_clip_pytorch_model.bin."
+            f"--encoder openclip:{arch}@PATH/TO/open_clip_pytorch_model.bin."
         )
     return pretrained, pretrained
 
@@ -91,6 +91,19 @@ def file_digest(path: Path) -> str:
         f.seek(max(0, path.stat().st_size - (1 << 20)))
         h.update(f.read(1 << 20))
     return h.hexdigest()[:12]
+
+
+def parse_spec(arg: str) -> tuple[str, str]:
+    """'ARCH/TAG', 'ARCH@PATH' or 'ARCH/PATH' (absolute paths may drop their leading '/') -> (arch, pretrained)."""
+    if "@" in arg:
+        arch, _, pretrained = arg.partition("@")
+    else:
+        arch, _, pretrained = arg.partition("/")
+        if pretrained and not Path(pretrained).exists() and Path("/" + pretrained).is_file():
+            pretrained = "/" + pretrained
+    if not arch or not pretrained:
+        raise EncoderError(f"open_clip encoder needs 'openclip:ARCH/PRETRAINED_TAG' or 'openclip:ARCH@CHECKPOINT', got 'openclip:{arg}'")
+    return arch, pretrained
 
 
 class OpenClipModel:
@@ -150,11 +163,9 @@ class OpenClipImage:
         return l2_normalize(out)
 
 
-@register_family("openclip", "openclip:ARCH/PRETRAINED_TAG or openclip:ARCH/PATH/TO/checkpoint")
+@register_family("openclip", "openclip:ARCH/PRETRAINED_TAG or openclip:ARCH@PATH/TO/checkpoint")
 def _openclip(arg: str) -> EncoderSet:
-    arch, sep, pretrained = arg.partition("/")
-    if not arch or not sep or not pretrained:
-        raise EncoderError(f"open_clip encoder needs 'openclip:ARCH/PRETRAINED', got 'openclip:{arg}'")
+    arch, pretrained = parse_spec(arg)
     from mmrec_core.audio import LibrosaAudio
 
     clip = OpenClipModel(arch, pretrained)

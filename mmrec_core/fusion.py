@@ -24,7 +24,7 @@ class Weights:
 
     text: float = 0.5
     image: float = 0.5
-    audio: float = 0.0
+    audio: float = 0.5
 
     def __post_init__(self) -> None:
         for name in MODALITIES:

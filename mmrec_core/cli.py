@@ -1,0 +1,147 @@
+"""Command line: ingest, search, evaluate, strategies. Models load once per process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from mmrec_core.errors import MMRecError
+from mmrec_core.fusion import Weights, list_strategies
+
+
+def _progress_printer(stream=sys.stderr):
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        pct = int(100 * done / total) if total else 100
+        if last.get(stage) != pct // 10 or done == total:
+            last[stage] = pct // 10
+            print(f"\r{stage:>6}: {done}/{total} ({pct}%)", end="\n" if done >= total else "", file=stream, flush=True)
+
+    return progress
+
+
+def _weights(args: argparse.Namespace) -> Weights:
+    w = Weights.parse(args.weights) if args.weights else Weights()
+    if args.alpha is not None:
+        w = Weights.from_alpha(args.alpha, audio=w.audio)
+    return w
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from mmrec_core.ingest import ingest
+
+    report = ingest(args.src, args.store, encoder=args.encoder, progress=_progress_printer())
+    if report.warning:
+        print(f"warning: {report.warning}", file=sys.stderr)
+    summary = report.summary()
+    summary["problem_list"] = [p.__dict__ for p in report.problems]
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"store {summary['store']} {summary['version']}: {summary['items']} items "
+          f"(text {summary['counts']['text']}, image {summary['counts']['image']}, audio {summary['counts']['audio']}); "
+          f"encoded {sum(summary['encoded'].values())}, from cache {sum(summary['cached'].values())}, "
+          f"{summary['seconds']} s, encoder {summary['encoder']}")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s):")
+        for p in report.problems:
+            print(f"  {p.item_id}\t{p.modality}\t{p.reason}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from mmrec_core.evaluate import load_queries
+    from mmrec_core.query import Engine, Query
+    from mmrec_core.store import open_store
+
+    engine = Engine(open_store(args.store))
+    weights = _weights(args)
+    if args.queries:
+        queries = [(q.query_id, q.query) for q in load_queries(args.queries)]
+    else:
+        q = Query(text=args.text or "", image=Path(args.image) if args.image else None,
+                  audio=Path(args.audio) if args.audio else None, items=tuple(args.item or ()))
+        queries = [("query", q)]
+    params = {"temperature": args.temperature} if args.fusion == "attention" and args.temperature else {}
+    for qid, query in queries:
+        hits = engine.search(query, weights, strategy=args.fusion, k=args.k, **params)
+        if args.json:
+            print(json.dumps({"query_id": qid, "results": [h.to_json() for h in hits]}))
+            continue
+        print(f"# {qid} ({args.fusion}, {weights.as_dict()})")
+        for rank_, h in enumerate(hits, 1):
+            parts = " ".join(f"{m}={v:+.3f}" for m, v in h.contributions.items() if v)
+            print(f"{rank_:>3}. {h.score:.4f}  {h.id}  {h.item.get('title', '')!s:.40}  [{parts}]")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmrec_core.evaluate import evaluate, load_qrels, load_queries
+    from mmrec_core.query import Engine
+    from mmrec_core.store import open_store
+
+    engine = Engine(open_store(args.store))
+    result = evaluate(engine, load_queries(args.queries), load_qrels(args.qrels), _weights(args),
+                      strategy=args.fusion, k=args.k)
+    print(json.dumps({"fusion": args.fusion, "weights": _weights(args).as_dict(),
+                      **{k: round(v, 6) for k, v in result.items()}}))
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    for name, desc in list_strategies().items():
+        print(f"{name:10} {desc}")
+    return 0
+
+
+def _fusion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", required=True, help="store folder (made by ingest)")
+    p.add_argument("--weights", help="per-modality weights, e.g. text=0.3,image=0.7,audio=0")
+    p.add_argument("--alpha", type=float, help="text<->image balance: text=1-A, image=A")
+    p.add_argument("--fusion", default="weighted", choices=sorted(list_strategies()), help="fusion strategy")
+    p.add_argument("-k", type=int, default=10, help="results per query")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mmrec_core", description="mmrec: multimodal fusion search")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ingest", help="read a catalog (folder, catalog.csv or .zip) into a store")
+    p.add_argument("src")
+    p.add_argument("--store", required=True)
+    p.add_argument("--encoder", default="bridge", help="bridge (offline default) or openclip:ARCH/TAG_OR_FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("search", help="top-K items for a query")
+    _fusion_args(p)
+    p.add_argument("--text")
+    p.add_argument("--image")
+    p.add_argument("--audio")
+    p.add_argument("--item", action="append", help="'more like this' seed item id (repeatable)")
+    p.add_argument("--queries", help="CSV with query_id,text,image,audio")
+    p.add_argument("--temperature", type=float, help="attention temperature")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("evaluate", help="Recall@1/5/10, NDCG@10, MRR for queries + qrels")
+    _fusion_args(p)
+    p.add_argument("--queries", required=True)
+    p.add_argument("--qrels", required=True)
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("strategies", help="list the fusion strategies")
+    p.set_defaults(func=cmd_strategies)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "search" and not (args.text or args.image or args.audio or args.item or args.queries):
+        print("error: give --text, --image, --audio, --item or --queries", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except MMRecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

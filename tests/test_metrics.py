@@ -1,0 +1,39 @@
+import math
+
+import pytest
+
+from mmrec_core.errors import EvaluationError
+from mmrec_core.metrics import ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
+
+RANKED = ["a", "b", "c", "d", "e"]
+
+
+def test_recall():
+    assert recall_at_k({"b", "e", "z"}, RANKED, 2) == pytest.approx(1 / 3)
+    assert recall_at_k({"b", "e", "z"}, RANKED, 5) == pytest.approx(2 / 3)
+    assert recall_at_k(set(), RANKED, 5) == 0.0
+
+
+def test_precision():
+    assert precision_at_k({"a", "c"}, RANKED, 4) == 0.5
+
+
+def test_ndcg_binary_and_graded():
+    # relevant at ranks 2 and 3: dcg = 1/log2(3) + 1/log2(4); ideal = 1 + 1/log2(3)
+    expected = (1 / math.log2(3) + 0.5) / (1 + 1 / math.log2(3))
+    assert ndcg_at_k({"b", "c"}, RANKED, 5) == pytest.approx(expected)
+    graded = {"a": 1.0, "b": 3.0}
+    exp = (1 + 3 / math.log2(3)) / (3 + 1 / math.log2(3))
+    assert ndcg_at_k(graded, RANKED, 5) == pytest.approx(exp)
+    assert ndcg_at_k({"a"}, RANKED, 1) == 1.0
+
+
+def test_reciprocal_rank():
+    assert reciprocal_rank({"c"}, RANKED) == pytest.approx(1 / 3)
+    assert reciprocal_rank({"c"}, RANKED, k=2) == 0.0
+    assert reciprocal_rank({"z"}, RANKED) == 0.0
+
+
+def test_bad_k():
+    with pytest.raises(EvaluationError, match="k=0"):
+        recall_at_k({"a"}, RANKED, 0)
