@@ -7,6 +7,7 @@ that says how to supply a checkpoint file instead.
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import threading
 from pathlib import Path
@@ -43,6 +44,9 @@ def resolve_pretrained(arch: str, pretrained: str) -> tuple[str, str]:
     """(value for open_clip's `pretrained=`, cache-key id) for a tag or a checkpoint path."""
     import open_clip
 
+    extra = os.environ.get("MMREC_OPENCLIP_CONFIGS")
+    if extra:  # a folder (or file) of open_clip model-config JSON for architectures open_clip lacks
+        open_clip.add_model_config(extra)
     if arch not in open_clip.list_models():
         raise UnknownNameError(f"unknown open_clip architecture {arch!r}. Available: {', '.join(open_clip.list_models()[:12])}, ...")
     path = Path(pretrained).expanduser()

@@ -62,3 +62,11 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests write embeddings to their own cache, never the user's; the bridge prompt matrix is reused."""
     os.environ.setdefault("MMREC_CACHE_DIR", str(Path.home() / ".cache" / "mmrec"))
     os.environ["MMREC_EMBED_CACHE"] = str(tmp_path_factory.mktemp("cache") / "embeddings.sqlite")
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny catalog ingested with the real offline encoders (models load once per session)."""
+    from mmrec_core.ingest import ingest
+
+    return ingest(tiny_catalog, tmp_path_factory.mktemp("stores") / "tiny")
