@@ -57,8 +57,8 @@ class Weights:
         return cls(**values)
 
     def as_array(self) -> np.ndarray:
-        """Weights as float64 (M,) in MODALITIES order."""
-        return np.array([getattr(self, m) for m in MODALITIES], dtype=np.float64)
+        """Weights as float32 (M,) in MODALITIES order."""
+        return np.array([getattr(self, m) for m in MODALITIES], dtype=np.float32)
 
     def as_dict(self) -> dict[str, float]:
         return {m: float(getattr(self, m)) for m in MODALITIES}
@@ -66,11 +66,20 @@ class Weights:
 
 @dataclass(frozen=True)
 class Fused:
-    """Fusion output over n candidates: scores (n,), contributions (n, M), valid (n,) bool."""
+    """Fusion output over n candidates: scores (n,) and valid (n,) bool; contributions on demand.
+
+    `contributions_of(rows)` gives the (len(rows), M) split of those rows' scores; computing it
+    only for the top-K keeps a re-rank at 100k candidates to a weighted add plus top-k.
+    """
 
     scores: np.ndarray
-    contributions: np.ndarray
     valid: np.ndarray
+    contributions_of: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def contributions(self) -> np.ndarray:
+        """Contributions of every candidate (n, M)."""
+        return self.contributions_of(np.arange(self.scores.shape[0]))
 
 
 FusionFn = Callable[..., Fused]
@@ -107,13 +116,14 @@ def fuse(
     sims: np.ndarray, avail: np.ndarray, weights: Weights, *, strategy: str = "weighted", **params: float
 ) -> Fused:
     """Fuse similarities (n, M) float with availability (n, M) bool under `strategy`."""
-    sims = np.asarray(sims, dtype=np.float64)
+    sims = np.asarray(sims, dtype=np.float32)
     avail = np.asarray(avail, dtype=bool)
     if sims.ndim != 2 or sims.shape[1] != len(MODALITIES) or avail.shape != sims.shape:
         raise FusionError(
             f"sims {sims.shape} and avail {avail.shape} must both be (n, {len(MODALITIES)})"
         )
-    return get_strategy(strategy)(sims, avail, weights.as_array(), **params)
+    fn = get_strategy(strategy)
+    return fn(np.where(avail, sims, np.float32(0)), avail, weights.as_array(), **params)
 
 
 def item_weights(avail: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -124,14 +134,23 @@ def item_weights(avail: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _result(contrib: np.ndarray, valid: np.ndarray) -> Fused:
-    contrib = np.where(valid[:, None], contrib, 0.0)
-    return Fused(scores=contrib.sum(axis=1), contributions=contrib, valid=valid)
+    contrib = np.where(valid[:, None], contrib, 0.0).astype(np.float32)
+    return Fused(scores=contrib.sum(axis=1), valid=valid, contributions_of=lambda rows: contrib[rows])
 
 
 @register_strategy("weighted", "weighted average of cosine similarities (early fusion x_f = sum w_m f_m)")
 def weighted(sims: np.ndarray, avail: np.ndarray, w: np.ndarray) -> Fused:
-    wi = item_weights(avail, w)
-    return _result(wi * sims, wi.sum(axis=1) > 0)
+    # sims are zero where unavailable, so scores are two (n, M) @ (M,) products: the hot path
+    w = w.astype(np.float32)
+    denom = avail.astype(np.float32) @ w
+    valid = denom > 0
+    safe = np.where(valid, denom, np.float32(1))
+    scores = np.where(valid, (sims @ w) / safe, np.float32(0))
+
+    def contributions_of(rows: np.ndarray) -> np.ndarray:
+        return np.where(valid[rows, None], sims[rows] * w[None, :] / safe[rows, None], np.float32(0))
+
+    return Fused(scores=scores, valid=valid, contributions_of=contributions_of)
 
 
 @register_strategy("late", "late score fusion: each modality min-max normalised over the candidates, then weighted")

@@ -13,7 +13,7 @@ from typing import Mapping
 import numpy as np
 
 from mmrec_core.errors import QueryError, StoreError
-from mmrec_core.fusion import MODALITIES, Weights, fuse, top_k
+from mmrec_core.fusion import MODALITIES, Weights, get_strategy, top_k
 from mmrec_core.index import AnnIndex, IndexConfig
 
 
@@ -40,7 +40,10 @@ class QueryVectors:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Exact similarities of candidate rows: rows (c,), sims (c, M) float32, avail (c, M) bool."""
+    """Exact similarities of candidate rows: rows (c,), sims (c, M) float32, avail (c, M) bool.
+
+    sims are zero wherever avail is False (the fusion hot path relies on it).
+    """
 
     rows: np.ndarray
     sims: np.ndarray
@@ -65,7 +68,7 @@ def rank(
     cands: Candidates, weights: Weights, *, strategy: str = "weighted", k: int = 10, **params: float
 ) -> Ranking:
     """Fuse the candidates' similarities and keep the k best valid, not-excluded rows."""
-    fused = fuse(cands.sims, cands.avail, weights, strategy=strategy, **params)
+    fused = get_strategy(strategy)(cands.sims, cands.avail, weights.as_array(), **params)
     valid = fused.valid
     if cands.exclude:
         valid = valid & ~np.isin(cands.rows, np.fromiter(cands.exclude, dtype=np.int64))
@@ -73,7 +76,7 @@ def rank(
     return Ranking(
         rows=cands.rows[best],
         scores=fused.scores[best].astype(np.float32),
-        contributions=fused.contributions[best].astype(np.float32),
+        contributions=fused.contributions_of(best).astype(np.float32),
         strategy=strategy,
         weights=weights,
         params=dict(params),
