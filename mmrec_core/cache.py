@@ -72,6 +72,15 @@ class EmbeddingCache:
             )
             self._db.commit()
 
+    def entries(self) -> dict[str, list[str]]:
+        """{encoder: keys} of everything in the writable cache."""
+        out: dict[str, list[str]] = {}
+        if self._db is not None:
+            with self._lock:
+                for encoder, key in self._db.execute("SELECT encoder, key FROM emb"):
+                    out.setdefault(encoder, []).append(key)
+        return out
+
     def export_seed(self, path: Path, entries: Mapping[str, Sequence[str]]) -> int:
         """Write the vectors of `entries` {encoder: keys} to a seed .npz (float16); returns the count."""
         arrays: dict[str, np.ndarray] = {}
