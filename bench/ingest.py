@@ -27,13 +27,13 @@ from mmrec_core.media import load_audio, load_image  # noqa: E402
 
 
 def subset(src: Path, dest: Path, limit: int) -> Path:
-    """A copy of the first `limit` rows of a catalog (media linked, not copied)."""
+    """A copy of the first `limit` rows of a catalog (media copied: links out of a catalog are refused)."""
     with open(src / "catalog.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     with open(dest / "catalog.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows[: limit + 1])
     for sub in ("images", "sounds"):
-        (dest / sub).symlink_to(src / sub)
+        shutil.copytree(src / sub, dest / sub)
     return dest
 
 

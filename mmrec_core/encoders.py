@@ -104,6 +104,7 @@ class MiniLMText:
 
     modality = "text"
     dim = 384
+    name = "minilm-l6-v2"
 
     def __init__(self, *, batch_size: int = 64, max_length: int = 128) -> None:
         try:
@@ -116,7 +117,6 @@ class MiniLMText:
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         self.batch_size, self.max_length = batch_size, max_length
-        self.name = "minilm-l6-v2"
         self._lock = threading.Lock()
 
     def encode(self, batch: Sequence[str]) -> np.ndarray:
@@ -156,8 +156,12 @@ class ImageNetBridge:
         self.prompts = class_prompt_matrix(text, self.classes)
         self.dim = text.dim
         self.top, self.temperature, self.batch_size = top, temperature, batch_size
-        self.name = f"bridge-effnetlite0-top{top}-t{temperature:g}+{text.name}"
+        self.name = self.default_name(text.name, top=top, temperature=temperature)
         self._lock = threading.Lock()
+
+    @staticmethod
+    def default_name(text_name: str, *, top: int = 5, temperature: float = 1.0) -> str:
+        return f"bridge-effnetlite0-top{top}-t{temperature:g}+{text_name}"
 
     def class_probs(self, images: Sequence["Image.Image"]) -> np.ndarray:
         """ImageNet class probabilities, float32 (n, 1000)."""
@@ -218,11 +222,36 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MMREC_CACHE_DIR") or Path.home() / ".cache" / "mmrec")
 
 
+class LazyEncoder:
+    """An encoder whose model loads on the first encode(); name and dim are known up front,
+    so cache look-ups (and a fully cached ingest) never load the model."""
+
+    def __init__(self, name: str, modality: str, dim: int, build: Callable[[], Encoder]) -> None:
+        self.name, self.modality, self.dim = name, modality, dim
+        self._build = build
+        self._model: Encoder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Encoder:
+        with self._lock:
+            if self._model is None:
+                self._model = self._build()
+                if (self._model.name, self._model.dim) != (self.name, self.dim):
+                    raise EncoderError(f"encoder {self._model.name} ({self._model.dim}-d) is not the declared {self.name}")
+            return self._model
+
+    def encode(self, batch: Sequence[Any]) -> np.ndarray:
+        return self.model.encode(batch)
+
+
 @register_family("bridge", "bridge")
 def _bridge(arg: str) -> EncoderSet:
     if arg:
         raise EncoderError(f"the bridge encoder takes no argument, got {arg!r}")
     from mmrec_core.audio import LibrosaAudio
 
-    text = MiniLMText()
-    return EncoderSet("bridge", text, ImageNetBridge(text), LibrosaAudio())
+    text = LazyEncoder(MiniLMText.name, "text", MiniLMText.dim, MiniLMText)
+    image = LazyEncoder(ImageNetBridge.default_name(text.name), "image", MiniLMText.dim,
+                        lambda: ImageNetBridge(text.model))  # type: ignore[arg-type]
+    return EncoderSet("bridge", text, image, LibrosaAudio())

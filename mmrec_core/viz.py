@@ -225,12 +225,14 @@ def map_figure(coords: np.ndarray, present: np.ndarray, titles: Sequence[str], g
             marker=dict(symbol=symbol, size=size, color=colour, line=dict(width=2, color=colour)),
             text=[titles[r] for r in sel], hovertemplate=f"{name}: %{{text}}<extra></extra>",
         ))
+    point_styles = {"query": ("cross", "#D62728"), "profile": ("diamond", "#9467BD")}
     for name, xy in (points or {}).items():
         if xy is None:
             continue
+        symbol, colour = point_styles.get(name, ("cross", "#D62728"))
         fig.add_trace(go.Scattergl(
             x=[xy[0]], y=[xy[1]], mode="markers", name=name,
-            marker=dict(symbol="cross", size=18, color="#D62728", line=dict(width=1, color="white")),
+            marker=dict(symbol=symbol, size=18, color=colour, line=dict(width=1, color="white")),
             hovertemplate=f"{name}<extra></extra>",
         ))
     fig.update_layout(height=620, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"),
@@ -250,4 +252,15 @@ def sweep_figure(rows: Sequence[Mapping[str, float]], metrics: Sequence[str], *,
         fig.add_vline(x=current, line_dash="dot", annotation_text=f"current alpha {current:.2f}")
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(range=[0, 1.02], title="score"),
                       xaxis=dict(title="alpha (0 = text only, 1 = image only)"))
+    return fig
+
+
+def matrix_figure(names: Sequence[str], matrix: np.ndarray, *, title: str, zmin: float = -1.0, zmax: float = 1.0):
+    """A small annotated heatmap of a (S, S) strategy-by-strategy matrix."""
+    import plotly.graph_objects as go
+
+    text = [[("–" if not np.isfinite(v) else f"{v:.2f}") for v in row] for row in matrix]
+    fig = go.Figure(go.Heatmap(z=matrix, x=list(names), y=list(names), zmin=zmin, zmax=zmax, colorscale="RdBu",
+                               text=text, texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{text}<extra></extra>"))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
     return fig
