@@ -100,14 +100,14 @@ def score_run(engine: Engine, candidates: dict[str, Candidates], qrels: dict[str
         raise EvaluationError("no query has relevance judgements (check query_id values in the qrels)")
     depth = max(k, 10)
     ids = engine.store.ids
-    sums = {f"recall@1": 0.0, "recall@5": 0.0, f"recall@{k}": 0.0, f"precision@{k}": 0.0, f"ndcg@{k}": 0.0, "mrr": 0.0}
+    cuts = sorted({1, 5, k})
+    sums = {**{f"recall@{c}": 0.0 for c in cuts}, f"precision@{k}": 0.0, f"ndcg@{k}": 0.0, "mrr": 0.0}
     for qid in judged:
         ranking = rank(candidates[qid], weights, strategy=strategy, k=depth)
         ranked = [ids[r] for r in ranking.rows]
         rel = qrels[qid]
-        sums["recall@1"] += recall_at_k(rel, ranked, 1)
-        sums["recall@5"] += recall_at_k(rel, ranked, 5)
-        sums[f"recall@{k}"] += recall_at_k(rel, ranked, k)
+        for c in cuts:
+            sums[f"recall@{c}"] += recall_at_k(rel, ranked, c)
         sums[f"precision@{k}"] += precision_at_k(rel, ranked, k)
         sums[f"ndcg@{k}"] += ndcg_at_k(rel, ranked, k)
         sums["mrr"] += reciprocal_rank(rel, ranked)

@@ -40,8 +40,8 @@ class IndexConfig:
 
 
 def ivf_lists(n_rows: int) -> int:
-    """IVF list count: a power of two near sqrt(n), at least 16, at most 4096."""
-    return int(min(4096, max(16, 2 ** round(np.log2(max(n_rows, 1) ** 0.5)))))
+    """IVF list count: a power of two near 4 sqrt(n), at least 16, at most 4096."""
+    return int(min(4096, max(16, 2 ** round(np.log2(4 * max(n_rows, 1) ** 0.5)))))
 
 
 class AnnIndex:

@@ -37,3 +37,29 @@ def test_reciprocal_rank():
 def test_bad_k():
     with pytest.raises(EvaluationError, match="k=0"):
         recall_at_k({"a"}, RANKED, 0)
+
+
+def test_score_run_on_hand_made_candidates():
+    """Two queries over four items with known similarities: metrics by hand."""
+    import numpy as np
+
+    from mmrec_core.evaluate import score_run
+    from mmrec_core.fusion import Weights
+    from mmrec_core.search import Candidates
+
+    class FakeStore:
+        ids = ["a", "b", "c", "d"]
+
+    class FakeEngine:
+        store = FakeStore()
+
+    avail = np.array([[True, True, False]] * 4)
+    c1 = Candidates(np.arange(4), np.array([[0.9, 0, 0], [0.5, 0, 0], [0.7, 0, 0], [0.1, 0, 0]], np.float32), avail)
+    c2 = Candidates(np.arange(4), np.array([[0, 0.2, 0], [0, 0.8, 0], [0, 0.1, 0], [0, 0.9, 0]], np.float32), avail)
+    qrels = {"q1": {"c": 1.0}, "q2": {"b": 1.0}}
+    out = score_run(FakeEngine(), {"q1": c1, "q2": c2}, qrels, Weights(0.5, 0.5, 0), k=5)
+    # q1 ranking a, c, b, d -> c at rank 2; q2 ranking d, b, a, c -> b at rank 2
+    assert out["recall@1"] == 0.0 and out["recall@5"] == 1.0
+    assert out["mrr"] == pytest.approx(0.5)
+    assert out["ndcg@5"] == pytest.approx(1 / math.log2(3))
+    assert out["precision@5"] == pytest.approx(0.2)
