@@ -12,7 +12,7 @@ from mmrec_core.errors import UnknownNameError
 from mmrec_core.fusion import MODALITIES, Weights
 
 SPACES = ("fused", "text", "image", "audio")
-METHODS = {"pca": "PCA (instant)", "tsne": "t-SNE (slower, computed once and saved)"}
+METHODS = {"pca": "PCA", "tsne": "t-SNE"}
 COLOURS = {"text": "#4C78A8", "image": "#F58518", "audio": "#54A24B"}
 
 
@@ -204,7 +204,7 @@ def map_figure(coords: np.ndarray, present: np.ndarray, titles: Sequence[str], g
     for r in rows:
         counts[groups[r]] = counts.get(groups[r], 0) + 1
     top = sorted(counts, key=lambda g: (-counts[g], g))[:max_groups]
-    palette = qualitative.Plotly + qualitative.D3
+    palette = qualitative.Plotly + qualitative.Safe
     fig = go.Figure()
     for gi, g in enumerate(top + (["other"] if len(counts) > len(top) else [])):
         sel = [r for r in rows if (groups[r] == g if g in top else groups[r] not in top)]

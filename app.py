@@ -1,0 +1,32 @@
+"""mmrec dashboard: a router. Page config, shared state and sidebar, then the page the URL names."""
+
+import streamlit as st
+
+from pages import _ui as ui
+
+st.set_page_config(page_title="mmrec: multimodal search", page_icon=":material/search:", layout="wide")
+ui.init_state()
+
+PAGES = {
+    "search": st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
+    "catalog": st.Page("pages/catalog.py", title="Catalog", icon=":material/photo_library:", url_path="catalog"),
+    "profile": st.Page("pages/profile.py", title="Profile & recommendations", icon=":material/favorite:", url_path="profile"),
+    "map": st.Page("pages/map.py", title="Embedding map", icon=":material/scatter_plot:", url_path="map"),
+    "compare": st.Page("pages/compare.py", title="Compare & evaluate", icon=":material/balance:", url_path="compare"),
+}
+page = st.navigation(list(PAGES.values()))
+name = next(k for k, p in PAGES.items() if p.url_path == page.url_path)
+
+# A link like /?page=map opens that page once; after that the navigation decides.
+wanted = ui.ss.pop("url_page", None)
+if wanted in PAGES and wanted != name:
+    st.switch_page(PAGES[wanted])
+
+ui.sidebar()
+ui.sync_url(name)
+ui.show_flash()
+ui.ss._router_active = True  # pages check it: see ui.routed()
+try:
+    page.run()
+finally:
+    ui.ss._router_active = False

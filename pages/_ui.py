@@ -1,0 +1,370 @@
+"""Streamlit glue shared by app.py and the pages: session state, cached engines, sidebar, result cards.
+
+Canonical state lives in plain st.session_state keys set once in init_state(); widgets have their
+own keys ("w_...") that are refreshed from the canonical state before they are drawn, and their
+callbacks only call pure functions from mmrec_core.session / mmrec_core.profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+from mmrec_core import profile as prof
+from mmrec_core import session
+from mmrec_core.errors import MMRecError
+from mmrec_core.fusion import MODALITIES, list_strategies
+from mmrec_core.query import Engine, Hit, Query
+from mmrec_core.search import Candidates, rank
+from mmrec_core.store import Store, list_stores, open_store
+from mmrec_core.viz import contribution_figure
+
+APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
+DEMO_SRC = APP_FILE.parent / "assets" / "demo"
+MAX_QUERY_MEDIA_BYTES = 20 * 1024 * 1024
+ss = st.session_state
+
+
+# ---------- state ----------
+
+def routed() -> None:
+    """Make sure the page runs inside the router (app.py); call it first in every page.
+
+    With a pages/ folder next to app.py, a fresh Streamlit process (and every AppTest run) starts in the
+    legacy multipage mode until st.navigation is first called, so a first request for /catalog runs
+    pages/catalog.py alone. Running app.py here sets up state and sidebar, and its st.navigation picks
+    this same page from the URL and runs it; then this outer run stops.
+    """
+    if ss.get("_router_active"):
+        return
+    import runpy
+
+    runpy.run_path(str(APP_FILE), run_name="__main__")
+    st.stop()
+
+
+def init_state() -> None:
+    """Canonical per-user state, set once per session; the first run reads the view from the URL."""
+    if "view" not in ss:
+        view, problems = session.from_params({k: st.query_params.get_all(k) for k in st.query_params})
+        ss.view = view
+        ss.link_problems = problems
+        ss.url_page = st.query_params.get("page")
+    ss.setdefault("profiles", {})  # store name -> Profile (item ids belong to one store)
+    ss.setdefault("query_media", {"image": None, "audio": None})  # modality -> (file name, bytes)
+    ss.setdefault("uploader_gen", 0)  # part of the query uploaders' keys: a new value empties them
+    ss.setdefault("search_cache", {})  # {"key": ..., "cands": Candidates | None, "error": str | None}
+    ss.setdefault("flash", [])  # (kind, message) shown once on the next run
+
+
+def set_view(**changes: Any) -> None:
+    ss.view = replace(ss.view, **changes)
+
+
+def get_profile() -> prof.Profile:
+    return ss.profiles.get(ss.view.store, prof.Profile())
+
+
+def update_profile(fn: Callable[..., prof.Profile], *args: Any) -> None:
+    """Apply a pure profile function (like, dislike, forget, ...) to the current store's profile."""
+    ss.profiles = {**ss.profiles, ss.view.store: fn(get_profile(), *args)}
+
+
+def flash(kind: str, message: str) -> None:
+    ss.flash = [*ss.flash, (kind, message)]
+
+
+def show_flash() -> None:
+    for kind, message in ss.flash:
+        getattr(st, kind)(message)
+    ss.flash = []
+    for p in ss.get("link_problems", []):
+        st.warning(p)
+    ss.link_problems = []
+
+
+def sync_url(page: str) -> None:
+    """Write the view into the URL so that pasting the link reproduces it."""
+    ss.view = replace(ss.view, page=page)
+    want = {k: v if isinstance(v, list) else [v] for k, v in session.to_params(ss.view).items()}
+    have = {k: st.query_params.get_all(k) for k in st.query_params}
+    if want != have:
+        st.query_params.from_dict(session.to_params(ss.view))
+
+
+# ---------- stores and engines ----------
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _engine(path: str, version: str) -> Engine:
+    """One Engine per store version, shared by every session (it is read-only and thread-safe)."""
+    return Engine(open_store(path))
+
+
+@st.cache_resource(show_spinner=False)
+def _build_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def store_names() -> list[str]:
+    return [p.name for p in list_stores(session.stores_root())]
+
+
+def ingest_with_progress(src: Path, dest: Path, label: str):
+    """Run ingest with a progress bar; returns the IngestReport (MMRecError propagates)."""
+    from mmrec_core.ingest import ingest
+
+    bar = st.progress(0.0, text=f"{label}: reading the catalog")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        order = {"text": 0, "image": 1, "audio": 2, "store": 3}.get(stage, 0)
+        frac = (order + (done / total if total else 1.0)) / 4
+        bar.progress(min(frac, 1.0), text=f"{label}: {stage} {done}/{total}")
+
+    report = ingest(src, dest, progress=progress)
+    bar.empty()
+    return report
+
+
+def engine() -> Engine | None:
+    """The Engine of the current store; builds the demo store on first start; None if there is no store."""
+    name = ss.view.store
+    path = session.stores_root() / name
+    if not (path / "CURRENT").is_file() and name == session.DEFAULT_STORE and (DEMO_SRC / "catalog.csv").is_file():
+        with _build_lock():
+            if not (path / "CURRENT").is_file():
+                st.info("First start: building the demo store from assets/demo (once; about a minute).")
+                try:
+                    ingest_with_progress(DEMO_SRC, path, "Building the demo store")
+                except MMRecError as exc:
+                    st.error(f"Could not build the demo store: {exc}")
+    if not (path / "CURRENT").is_file():
+        others = store_names()
+        if not others:
+            return None
+        st.warning(f"Store {name!r} was not found; showing {others[0]!r} instead.")
+        set_view(store=others[0], items=())
+        path = session.stores_root() / others[0]
+    try:
+        return _engine(str(path), (path / "CURRENT").read_text().strip())
+    except MMRecError as exc:
+        st.error(f"Cannot open store {ss.view.store!r}: {exc}")
+        return None
+
+
+def require_engine() -> Engine:
+    """The current Engine, or stop the page with a hint to add a catalog."""
+    eng = engine()
+    if eng is None:
+        st.info("No store is open. Add a catalog on the Catalog page.")
+        st.stop()
+    if not eng.store.items:
+        st.warning(f"Store {ss.view.store!r} holds no items. Add a catalog on the Catalog page.")
+        st.stop()
+    return eng
+
+
+# ---------- sidebar ----------
+
+def _from_widget(widget: str, fn: Callable) -> None:
+    ss.view = fn(ss.view, ss[widget])
+
+
+def _on_store() -> None:
+    set_view(store=ss.w_store, items=())
+    ss.search_cache = {}
+
+
+def sidebar() -> None:
+    """The controls every page shares: store, alpha, per-modality weights, fusion strategy, K."""
+    view = ss.view
+    names = store_names()
+    if view.store not in names:
+        names = [view.store, *names]
+    strategies = list_strategies()
+    ss.w_store, ss.w_alpha, ss.w_strategy, ss.w_k = view.store, round(view.alpha, 2), view.strategy, view.k
+    for m in MODALITIES:
+        ss[f"w_{m}"] = round(getattr(view.weights, m), 2)
+    with st.sidebar:
+        st.selectbox("Store", names, key="w_store", on_change=_on_store)
+        st.slider("Text ↔ image (alpha)", 0.0, 1.0, step=0.01, key="w_alpha",
+                  on_change=_from_widget, args=("w_alpha", session.with_alpha),
+                  help="0 = text only, 1 = image only. Sets the text weight to 1 − alpha and the image weight to alpha.")
+        st.caption("Modality weights")
+        for m in MODALITIES:
+            st.slider(m.capitalize(), 0.0, 1.0, step=0.01, key=f"w_{m}",
+                      on_change=_from_widget, args=(f"w_{m}", lambda v, x, m=m: session.with_weight(v, m, x)))
+        st.selectbox("Fusion strategy", list(strategies), key="w_strategy", help=strategies.get(view.strategy),
+                     on_change=_from_widget, args=("w_strategy", lambda v, x: replace(v, strategy=x)))
+        st.number_input("Results (K)", 1, session.MAX_K, key="w_k",
+                        on_change=_from_widget, args=("w_k", lambda v, x: replace(v, k=int(x))))
+        st.caption(f"*{strategies[view.strategy]}*")
+        st.caption("The address bar holds this view: copy it to share or bookmark it.")
+
+
+# ---------- the search query ----------
+
+def current_query() -> Query:
+    media = ss.query_media
+    return Query(text=ss.view.text, image=media["image"][1] if media["image"] else None,
+                 audio=media["audio"][1] if media["audio"] else None, items=ss.view.items)
+
+
+def query_key(store: Store, query: Query) -> str:
+    h = hashlib.sha1(f"{store.path}|{store.version}|{query.text.strip()}|{'|'.join(query.items)}".encode())
+    for media in (query.image, query.audio):
+        h.update(hashlib.sha1(media).digest() if isinstance(media, bytes) else b"-")
+    return h.hexdigest()
+
+
+def search_candidates(eng: Engine, query: Query) -> Candidates | None:
+    """Candidates of the current query, encoded once and kept in session state; shows errors."""
+    if query.is_empty:
+        st.info("Type a description, upload an image or a sound, or pick “More like this” on an item.")
+        return None
+    key = query_key(eng.store, query)
+    if ss.search_cache.get("key") != key:
+        try:
+            with st.spinner("Encoding the query…"):
+                ss.search_cache = {"key": key, "cands": eng.candidates(query), "error": None}
+        except MMRecError as exc:
+            ss.search_cache = {"key": key, "cands": None, "error": str(exc)}
+    if ss.search_cache["error"]:
+        st.error(ss.search_cache["error"])
+    return ss.search_cache["cands"]
+
+
+def search_hits(eng: Engine) -> list[Hit]:
+    """The current query's top-K under the current weights (re-ranked, never re-encoded)."""
+    cands = search_candidates(eng, current_query())
+    if cands is None:
+        return []
+    view = ss.view
+    try:
+        return eng.hits(rank(cands, view.weights, strategy=view.strategy, k=view.k))
+    except MMRecError as exc:
+        st.error(str(exc))
+        return []
+
+
+def set_query_media(modality: str, widget: str) -> None:
+    """Uploader callback: keep the file in canonical state (the uploader is gone on other pages)."""
+    up = ss.get(widget)
+    if up is None:
+        ss.query_media = {**ss.query_media, modality: None}
+        return
+    data = up.getvalue()
+    if len(data) > MAX_QUERY_MEDIA_BYTES:
+        flash("error", f"{up.name} is {len(data) / 1e6:.1f} MB; a query {modality} may be at most "
+                       f"{MAX_QUERY_MEDIA_BYTES / 1e6:.0f} MB.")
+        return
+    ss.query_media = {**ss.query_media, modality: (up.name, data)}
+
+
+def clear_query_media(modality: str) -> None:
+    ss.query_media = {**ss.query_media, modality: None}
+    ss.uploader_gen += 1
+
+
+def more_like_this(item_id: str) -> None:
+    set_view(items=(item_id,), text="")
+    ss.query_media = {"image": None, "audio": None}
+    ss.uploader_gen += 1
+
+
+# ---------- result cards ----------
+
+def _toggle(item_id: str, want: str) -> None:
+    status = get_profile().status(item_id)
+    update_profile(prof.forget if status == want else prof.like if want == "liked" else prof.dislike, item_id)
+
+
+def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[str] = (), key: str,
+         more_like_this_button: bool = True) -> None:
+    """One item: image, title, caption lines, audio player, like/dislike and 'more like this' buttons."""
+    with st.container(border=True):
+        image = store.media_path(item.get("image"))
+        st.image(thumbnail(str(image) if image is not None and image.is_file() else None), width="stretch",
+                 alt=item.get("title") or item["id"])
+        st.markdown(f"**{session.md_escape(heading)}**")
+        for line in lines:
+            st.caption(line)
+        audio = store.media_path(item.get("audio"))
+        if audio is not None and audio.is_file():
+            st.audio(str(audio), format=f"audio/{audio.suffix.lstrip('.').replace('mp3', 'mpeg')}")
+        status = get_profile().status(item["id"])
+        with st.container(horizontal=True, gap="small"):
+            st.button("", icon=":material/thumb_up:", key=f"{key}-like",
+                      help="Like: add to your profile (click again to undo)",
+                      type="primary" if status == "liked" else "secondary", on_click=_toggle, args=(item["id"], "liked"))
+            st.button("", icon=":material/thumb_down:", key=f"{key}-dislike",
+                      help="Dislike: steer recommendations away (click again to undo)",
+                      type="primary" if status == "disliked" else "secondary", on_click=_toggle,
+                      args=(item["id"], "disliked"))
+            if more_like_this_button:
+                st.button("Similar", icon=":material/travel_explore:", key=f"{key}-more", on_click=more_like_this, type="tertiary",
+                          args=(item["id"],), help="More like this: search with this item as the query")
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def thumbnail(path: str | None, size: int = 256) -> bytes:
+    """A square PNG: the image fitted on white, or a grey 'no image' tile, so that cards line up."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from mmrec_core.media import load_image
+
+    tile = Image.new("RGB", (size, size), "white")
+    try:
+        img = load_image(Path(path)) if path else None
+    except MMRecError:
+        img = None
+    if img is None:
+        tile.paste((236, 236, 236), (0, 0, size, size))
+        ImageDraw.Draw(tile).text((size // 2, size // 2), "no image", fill=(150, 150, 150), anchor="mm")
+    else:
+        img.thumbnail((size - 16, size - 16))
+        tile.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
+    buf = io.BytesIO()
+    tile.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def hit_lines(hit: Hit) -> list[str]:
+    parts = " · ".join(f"{m} {v:+.3f}" for m, v in hit.contributions.items() if v)
+    return [f"score {hit.score:.3f}" + (f" = {parts}" if parts else "")]
+
+
+def grid(n: int, columns: int = 4):
+    """Yield n containers laid out in rows of `columns`."""
+    for start in range(0, n, columns):
+        cols = st.columns(columns)
+        for j in range(min(columns, n - start)):
+            yield cols[j]
+
+
+def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str] | None = None) -> None:
+    """A grid of result cards and one chart of every result's exact per-modality contributions."""
+    for i, (col, hit) in enumerate(zip(grid(len(hits)), hits), start=1):
+        with col:
+            lines = hit_lines(hit) + ([extra[hit.id]] if extra and hit.id in extra else [])
+            card(store, hit.item, heading=f"{i}. {hit.item.get('title') or hit.id}", lines=lines, key=f"{key}-{hit.id}")
+    if hits:
+        st.subheader("Why these results")
+        st.caption("Each bar is a result's fused score split into the exact share of each modality "
+                   "(the shares add up to the score).")
+        labels = [f"{i}. {h.item.get('title') or h.id}"[:40] for i, h in enumerate(hits, start=1)]
+        st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
+
+
+def hits_csv(hits: Sequence[Hit]) -> bytes:
+    import pandas as pd
+
+    rows = [{"rank": i, "id": h.id, "title": h.item.get("title", ""), "score": round(h.score, 6),
+             **{m: round(v, 6) for m, v in h.contributions.items()}} for i, h in enumerate(hits, start=1)]
+    return pd.DataFrame(rows, columns=["rank", "id", "title", "score", *MODALITIES]).to_csv(index=False).encode()

@@ -1,0 +1,104 @@
+"""Compare & evaluate: fusion strategies side by side on the current query; Recall/NDCG against alpha."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mmrec_core.errors import MMRecError
+from mmrec_core.evaluate import alpha_sweep, encode_queries, load_qrels, load_queries
+from mmrec_core.fusion import list_strategies
+from mmrec_core.search import rank
+from mmrec_core.viz import agreement, matrix_figure, sweep_figure
+from pages import _ui as ui
+
+ui.routed()
+
+eng = ui.require_engine()
+store, ss, view = eng.store, ui.ss, ui.ss.view
+ss.setdefault("sweeps", {})  # (store, version, files, strategy, k, audio) -> metric rows
+ss.setdefault("eval_cands", {})  # (store, version, queries) -> candidates per query id (one entry kept)
+titles = [it.get("title") or it["id"] for it in store.items]
+
+st.title("Compare & evaluate")
+tab_cmp, tab_sweep = st.tabs(["Strategies side by side", "Alpha sweep"])
+
+with tab_cmp:
+    cands = ui.search_candidates(eng, ui.current_query())
+    names = st.multiselect("Strategies", list(list_strategies()), default=list(list_strategies()), key="cmp_strategies")
+    if cands is not None and names:
+        orders, failed = {}, []
+        for s in names:
+            try:
+                orders[s] = rank(cands, view.weights, strategy=s, k=len(cands.rows)).rows.tolist()
+            except MMRecError as exc:
+                failed.append(f"{s}: {exc}")
+        for msg in failed:
+            st.warning(msg)
+        st.caption(f"Top {view.k} for the Search page's query under the sidebar weights, one column per strategy.")
+        table = pd.DataFrame({s: [titles[r] for r in o[: view.k]] + [""] * (view.k - len(o[: view.k]))
+                              for s, o in orders.items()}, index=pd.RangeIndex(1, view.k + 1, name="rank"))
+        st.dataframe(table, height=35 * (view.k + 1) + 3)
+        if len(orders) > 1:
+            jac, tau = agreement(orders, view.k)
+            left, right = st.columns(2)
+            left.plotly_chart(matrix_figure(list(orders), jac, title=f"Jaccard@{view.k} (shared items)", zmin=0),
+                              key="cmp-jac")
+            right.plotly_chart(matrix_figure(list(orders), tau, title="Kendall tau (order of the union of top-K)"),
+                               key="cmp-tau")
+
+
+def read_csv_inputs() -> tuple[list, dict, str] | None:
+    """Queries and qrels: uploaded, else queries.csv/qrels.csv next to the store's catalog."""
+    up_q = st.file_uploader("queries.csv (query_id,text,image,audio)", type=["csv"], key="sweep_q")
+    up_r = st.file_uploader("qrels.csv (query_id,item_id,relevance)", type=["csv"], key="sweep_r")
+    if up_q is not None and up_r is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "queries.csv").write_bytes(up_q.getvalue())
+            (Path(tmp) / "qrels.csv").write_bytes(up_r.getvalue())
+            queries, qrels = load_queries(Path(tmp) / "queries.csv"), load_qrels(Path(tmp) / "qrels.csv")
+        return queries, qrels, hashlib.sha1(up_q.getvalue() + b"\0" + up_r.getvalue()).hexdigest()
+    src = Path(store.manifest.get("source") or "")
+    if store.manifest.get("source") and (src / "queries.csv").is_file() and (src / "qrels.csv").is_file():
+        st.caption(f"Using queries.csv and qrels.csv from the store's catalog folder ({src.name}); upload both to use others.")
+        return load_queries(src / "queries.csv"), load_qrels(src / "qrels.csv"), f"source:{src}"
+    st.info("This store's catalog has no queries.csv and qrels.csv; upload both to evaluate it.")
+    return None
+
+
+with tab_sweep:
+    st.caption(f"Recall and NDCG of the {view.strategy} strategy against alpha (text weight 1 − alpha, image weight "
+               f"alpha, audio {view.weights.audio:.2f}), K = {view.k}. Queries are encoded once, then only re-ranked.")
+    try:
+        inputs = read_csv_inputs()
+    except MMRecError as exc:
+        st.error(str(exc))
+        inputs = None
+    if inputs is not None:
+        queries, qrels, files = inputs
+        key = (str(store.path), store.version, files, view.strategy, view.k, round(view.weights.audio, 2))
+        if key not in ss.sweeps and st.button(f"Run the sweep ({len(queries)} queries × 11 alphas)", type="primary"):
+            try:
+                ckey = (str(store.path), store.version, files)
+                if ckey not in ss.eval_cands:
+                    with st.spinner(f"Encoding {len(queries)} queries (once)…", show_time=True):
+                        ss.eval_cands = {ckey: encode_queries(eng, queries)}
+                with st.spinner("Ranking under each alpha…", show_time=True):
+                    ss.sweeps[key] = alpha_sweep(eng, queries, qrels, np.linspace(0, 1, 11), strategy=view.strategy,
+                                                 k=view.k, audio=view.weights.audio, candidates=ss.eval_cands[ckey])
+            except MMRecError as exc:
+                st.error(str(exc))
+        rows = ss.sweeps.get(key)
+        if rows:
+            metrics = [m for m in ("recall@1", f"recall@{view.k}", f"ndcg@{view.k}", "mrr") if m in rows[0]]
+            st.plotly_chart(sweep_figure(rows, metrics, current=view.alpha), key="sweep-fig")
+            best = max(rows, key=lambda r: r[f"ndcg@{view.k}"])
+            st.caption(f"Best NDCG@{view.k}: {best[f'ndcg@{view.k}']:.3f} at alpha {best['alpha']:.1f} "
+                       f"({int(rows[0]['n_queries'])} judged queries).")
+            frame = pd.DataFrame(rows).round(4)
+            st.dataframe(frame, hide_index=True)
+            st.download_button("Download the sweep (CSV)", frame.to_csv(index=False).encode(),
+                               file_name="mmrec-alpha-sweep.csv", mime="text/csv", on_click="ignore")

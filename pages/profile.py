@@ -1,0 +1,82 @@
+"""Profile & recommendations: liked/disliked items and uploaded media -> recommendations with explanations."""
+
+import streamlit as st
+
+from mmrec_core import profile as prof
+from mmrec_core.errors import MMRecError
+from mmrec_core.query import Query
+from mmrec_core.search import rank
+from mmrec_core.session import md_escape
+from pages import _ui as ui
+
+ui.routed()
+
+eng = ui.require_engine()
+store, ss = eng.store, ui.ss
+profile = ui.get_profile()
+titles = {it["id"]: it.get("title") or it["id"] for it in store.items}
+
+
+def add_media(modality: str, widget: str) -> None:
+    """Uploader callback: encode the file once and keep its vectors in the profile."""
+    up = ss.get(widget)
+    if up is None:
+        return
+    data = up.getvalue()
+    if len(data) > ui.MAX_QUERY_MEDIA_BYTES:
+        ui.flash("error", f"{up.name} is {len(data) / 1e6:.1f} MB; the limit is {ui.MAX_QUERY_MEDIA_BYTES / 1e6:.0f} MB.")
+        return
+    try:
+        vectors = eng.vectors(Query(**{modality: data}))
+    except MMRecError as exc:
+        ui.flash("error", f"{up.name}: {exc}")
+        return
+    ui.update_profile(prof.add_upload, prof.Upload(up.name, modality, vectors))
+    ss.uploader_gen += 1
+
+
+st.title("Profile & recommendations")
+with st.expander(f"Your profile on “{ss.view.store}”", expanded=True):
+    cols = st.columns(3)
+    for col, (label, ids) in zip(cols, (("Liked", profile.liked), ("Disliked", profile.disliked))):
+        col.caption(f"{label} ({len(ids)}) · click to remove")
+        for iid in ids:
+            col.button(md_escape(titles.get(iid, iid)), icon=":material/close:", key=f"forget-{iid}",
+                       on_click=ui.update_profile, args=(prof.forget, iid))
+    with cols[2]:
+        st.caption(f"Uploads ({len(profile.uploads)})")
+        for i, up in enumerate(profile.uploads):
+            st.button(icon=":material/close:", label=f"{up.modality}: {md_escape(up.name)}", key=f"upload-{i}",
+                      on_click=ui.update_profile, args=(prof.remove_upload, i))
+        gen = ss.uploader_gen
+        st.file_uploader("Add an image you like", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
+                         key=f"p_image{gen}", on_change=add_media, args=("image", f"p_image{gen}"))
+        st.file_uploader("Add a sound you like", type=["wav", "ogg", "flac", "mp3"],
+                         key=f"p_audio{gen}", on_change=add_media, args=("audio", f"p_audio{gen}"))
+    if not profile.is_empty:
+        st.button("Clear profile", on_click=ui.update_profile, args=(lambda p: prof.Profile(),))
+
+st.subheader("Recommended for you" if profile.has_positives else "Start here")
+view = ss.view
+if profile.has_positives:
+    try:
+        ranking = rank(eng.candidates(prof.profile_vectors(store, profile)), view.weights, strategy=view.strategy, k=view.k)
+    except MMRecError as exc:
+        st.error(str(exc))
+        st.stop()
+    hits = eng.hits(ranking)
+    reasons = prof.because(store, ranking.rows, profile.liked)
+    extra = {store.ids[r]: f"closest to your liked “{md_escape(titles[iid])}” (similarity {s:.2f})"
+             for r, (iid, s) in reasons.items()}
+    st.caption(f"Built from {len(profile.liked)} liked item(s) and {len(profile.uploads)} upload(s), "
+               f"pushed away from {len(profile.disliked)} disliked item(s). Items you rated are not shown. "
+               "Same weights, strategy and K as the sidebar.")
+    ui.results(store, hits, key="rec", extra=extra)
+else:
+    st.info(prof.COLD_START_EXPLANATION)
+    picks = prof.cold_start(store, view.k, exclude=profile.disliked)
+    for i, (col, (row, cat, typ)) in enumerate(zip(ui.grid(len(picks)), picks), start=1):
+        with col:
+            item = store.items[row]
+            ui.card(store, item, heading=f"{i}. {item.get('title') or item['id']}",
+                    lines=[f"category {md_escape(cat)} · typicality {typ:.2f}"], key=f"cold-{item['id']}")

@@ -1,0 +1,46 @@
+"""Search: text, an image, a sound, any mix, or more like an item; results re-rank as the sidebar moves."""
+
+import streamlit as st
+
+from mmrec_core.session import md_escape
+from pages import _ui as ui
+
+ui.routed()
+
+eng = ui.require_engine()
+store, ss = eng.store, ui.ss
+
+st.title("Search")
+ss.w_query = ss.view.text
+st.text_input("Describe what you are looking for", key="w_query", max_chars=500,
+              placeholder="e.g. a cute animal, something that flies, a loud noise",
+              on_change=lambda: ui.set_view(text=ss.w_query))
+left, right = st.columns(2)
+gen = ss.uploader_gen  # bumped to empty the uploaders when their file is removed from the query
+left.file_uploader("…or search with an image", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
+                   key=f"w_qimage{gen}", on_change=ui.set_query_media, args=("image", f"w_qimage{gen}"))
+right.file_uploader("…or with a sound", type=["wav", "ogg", "flac", "mp3"],
+                    key=f"w_qaudio{gen}", on_change=ui.set_query_media, args=("audio", f"w_qaudio{gen}"))
+
+# What the query holds now (uploads stay in the query until removed, also after visiting other pages).
+with st.container(horizontal=True):
+    for m in ("image", "audio"):
+        if ss.query_media[m]:
+            st.button(icon=":material/close:", label=f"{m}: {md_escape(ss.query_media[m][0])}", key=f"clear-{m}",
+                      on_click=ui.clear_query_media, args=(m,))
+    titles = {it["id"]: it.get("title") or it["id"] for it in store.items}
+    for iid in ss.view.items:
+        title = titles.get(iid, iid)
+        st.button(icon=":material/close:", label=f"more like: {md_escape(title)}", key=f"clear-seed-{iid}",
+                  on_click=lambda iid=iid: ui.set_view(items=tuple(i for i in ss.view.items if i != iid)))
+
+hits = ui.search_hits(eng)
+if hits:
+    view = ss.view
+    st.caption(f"Top {len(hits)} of {len(store.items)} items · strategy {view.strategy} · weights "
+               + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
+    ui.results(store, hits, key="search")
+    st.download_button("Download results (CSV)", ui.hits_csv(hits), file_name="mmrec-results.csv",
+                       mime="text/csv", on_click="ignore")
+elif ss.search_cache.get("cands") is not None:
+    st.warning("No item matches under these weights: give weight to a modality the query has.")
