@@ -23,7 +23,13 @@ demo-store: $(DEMO_STORE)/CURRENT
 run: $(STAMP) $(DEMO_STORE)/CURRENT
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-test: $(STAMP)
+# The browser test drives Debian's Chromium (never a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+	else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test"; fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
