@@ -24,7 +24,7 @@ class IndexConfig:
     flat_max: int = 20_000
     nprobe: int = 32
     ef_search: int = 96
-    depth: int = 128  # candidates per modality for ANN
+    depth: int = 256  # candidates per modality for ANN
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_KINDS:
