@@ -315,7 +315,7 @@ def thumbnail(path: str | None, size: int = 256) -> bytes:
     """A square PNG: the image fitted on white, or a grey 'no image' tile, so that cards line up."""
     import io
 
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     from mmrec_core.media import load_image
 
@@ -326,7 +326,8 @@ def thumbnail(path: str | None, size: int = 256) -> bytes:
         img = None
     if img is None:
         tile.paste((236, 236, 236), (0, 0, size, size))
-        ImageDraw.Draw(tile).text((size // 2, size // 2), "no image", fill=(150, 150, 150), anchor="mm")
+        font = ImageFont.load_default(size=size // 10)
+        ImageDraw.Draw(tile).text((size // 2, size // 2), "no image", fill=(140, 140, 140), anchor="mm", font=font)
     else:
         img.thumbnail((size - 16, size - 16))
         tile.paste(img, ((size - img.width) // 2, (size - img.height) // 2))

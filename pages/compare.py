@@ -93,7 +93,7 @@ with tab_sweep:
                 st.error(str(exc))
         rows = ss.sweeps.get(key)
         if rows:
-            metrics = [m for m in ("recall@1", f"recall@{view.k}", f"ndcg@{view.k}", "mrr") if m in rows[0]]
+            metrics = [m for m in dict.fromkeys(("recall@1", f"recall@{view.k}", f"ndcg@{view.k}", "mrr")) if m in rows[0]]
             st.plotly_chart(sweep_figure(rows, metrics, current=view.alpha), key="sweep-fig")
             best = max(rows, key=lambda r: r[f"ndcg@{view.k}"])
             st.caption(f"Best NDCG@{view.k}: {best[f'ndcg@{view.k}']:.3f} at alpha {best['alpha']:.1f} "

@@ -1,0 +1,149 @@
+"""A real browser (headless Chromium via Playwright) against `streamlit run app.py` on a small store.
+
+Opens a deep link first (a fresh server starts in legacy multipage mode: see pages/_ui.routed), searches,
+moves the alpha slider, checks that the results change and the URL follows, likes an item, and saves
+screenshots of every page to tests/out/*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "out"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's /usr/bin/chromium (apt install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`streamlit run app.py` with MMREC_HOME holding the tiny catalog as the 'demo' store."""
+    from mmrec_core.ingest import ingest
+
+    home = tmp_path_factory.mktemp("browser-home")
+    shutil.copytree(tiny_catalog, home / "catalog")
+    ingest(home / "catalog", home / "stores" / "demo")
+    port = free_port()
+    env = {**os.environ, "MMREC_HOME": str(home)}
+    log = open(home / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+        yield pg
+        browser.close()
+
+
+def settle(pg, timeout: float = 120) -> None:
+    """Wait until the script run is over: no spinner, skeleton or 'Running' status for about two seconds."""
+    start, quiet = time.time(), 0
+    while time.time() - start < timeout:
+        busy = pg.locator('[data-testid="stSpinner"], [data-testid="stSkeleton"]').count()
+        busy += pg.locator('[data-testid="stStatusWidget"]').get_by_text(re.compile("Running|Connecting")).count()
+        quiet = quiet + 1 if busy == 0 else 0
+        if quiet >= 4:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the app kept running")
+
+
+def headings(pg) -> list[str]:
+    """Result card titles in order ('1. Red ball' ...)."""
+    return [t for t in pg.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts() if re.match(r"^\d+\. ", t)]
+
+
+def scores(pg) -> list[str]:
+    """Result score lines in order ('score 0.742 = text +0.406 · image +0.337' ...)."""
+    return [t for t in pg.locator('[data-testid="stCaptionContainer"]').all_inner_texts() if t.startswith("score ")]
+
+
+def test_search_slider_like_and_every_page(server, page):
+    pg = page
+    # A deep link is the fresh server's first request.
+    pg.goto(f"{server}/catalog?store=demo&k=5")
+    pg.get_by_role("heading", name="Catalog").wait_for(timeout=120_000)
+    settle(pg)
+    assert pg.get_by_text("Red ball").count() >= 1
+    pg.screenshot(path=OUT / "catalog.png")
+
+    pg.goto(f"{server}/?q=a+round+ball&k=5&wa=0&alpha=0.5")
+    pg.get_by_text("Why these results").wait_for(timeout=120_000)
+    settle(pg)
+    before, before_scores = headings(pg), scores(pg)
+    assert len(before) == len(before_scores) == 5 and not pg.locator('[data-testid="stException"]').count()
+    pg.screenshot(path=OUT / "search.png", full_page=True)
+
+    thumb = pg.get_by_role("slider", name="Text ↔ image (alpha)")
+    thumb.focus()
+    thumb.press("End")  # alpha = 1: image only
+    deadline = time.time() + 60
+    while headings(pg) == before and time.time() < deadline:
+        time.sleep(0.5)
+    settle(pg)
+    after, after_scores = headings(pg), scores(pg)
+    # image only: the three items that have a picture, each scored by its image alone
+    assert after != before and len(after) == 3
+    assert all("image" in a and "text" not in a for a in after_scores)
+    assert "alpha=1.00" in pg.url and "wt=0.00" in pg.url
+    pg.screenshot(path=OUT / "search-alpha1.png", full_page=True)
+
+    pg.goto(f"{server}/profile?k=4")
+    pg.get_by_text("Your profile is empty").wait_for(timeout=60_000)
+    settle(pg)
+    pg.screenshot(path=OUT / "profile-cold.png", full_page=True)
+    pg.locator('[data-testid="stButton"] button').filter(has=pg.locator("span", has_text="thumb_up")).first.click()
+    pg.get_by_text("Recommended for you").wait_for(timeout=60_000)
+    settle(pg)
+    assert pg.get_by_text(re.compile("closest to your liked")).count() >= 1
+    pg.screenshot(path=OUT / "profile-liked.png", full_page=True)
+
+    for name in ("map", "compare"):
+        pg.goto(f"{server}/{name}?q=a+round+ball&k=5")
+        settle(pg)
+        assert not pg.locator('[data-testid="stException"]').count(), name
+        pg.screenshot(path=OUT / f"{name}.png", full_page=True)
