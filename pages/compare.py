@@ -89,6 +89,7 @@ with tab_sweep:
                 with st.spinner("Ranking under each alpha…", show_time=True):
                     ss.sweeps[key] = alpha_sweep(eng, queries, qrels, np.linspace(0, 1, 11), strategy=view.strategy,
                                                  k=view.k, audio=view.weights.audio, candidates=ss.eval_cands[ckey])
+                st.rerun()  # redraw without the button
             except MMRecError as exc:
                 st.error(str(exc))
         rows = ss.sweeps.get(key)
@@ -99,6 +100,6 @@ with tab_sweep:
             st.caption(f"Best NDCG@{view.k}: {best[f'ndcg@{view.k}']:.3f} at alpha {best['alpha']:.1f} "
                        f"({int(rows[0]['n_queries'])} judged queries).")
             frame = pd.DataFrame(rows).round(4)
-            st.dataframe(frame, hide_index=True)
+            st.dataframe(frame, hide_index=True, height=35 * (len(frame) + 1) + 3)
             st.download_button("Download the sweep (CSV)", frame.to_csv(index=False).encode(),
                                file_name="mmrec-alpha-sweep.csv", mime="text/csv", on_click="ignore")

@@ -23,11 +23,14 @@ if space == "fused":
                "so closeness on the map follows the weighted similarity the search uses.")
 
 if not is_cached(store.version_dir, space, method, view.weights):
-    st.info(f"{METHODS[method]} is computed once for this store version, embedding space and weights, then saved.")
-    if not st.button(f"Compute {method.upper()} for {len(store.items)} items", type="primary"):
+    st.info(f"{METHODS[method]} is computed once for this store version, embedding space and weights, then saved "
+            "(about a minute for a thousand items on a small machine).")
+    if not st.button(f"Compute {METHODS[method]} for {len(store.items)} items", type="primary"):
         st.stop()
-with st.spinner(f"Projecting {len(store.items)} items with {method.upper()}…", show_time=True):
-    coords, present = projection(store.embeddings, store.version_dir, space, method, view.weights)
+    with st.spinner(f"Computing {METHODS[method]} of {len(store.items)} items…", show_time=True):
+        projection(store.embeddings, store.version_dir, space, method, view.weights)
+    st.rerun()
+coords, present = projection(store.embeddings, store.version_dir, space, method, view.weights)
 
 hits = ui.search_hits(eng)
 rows = {iid: r for r, iid in enumerate(store.ids)}

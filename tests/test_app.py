@@ -219,6 +219,11 @@ def test_bad_input_shows_errors_and_keeps_the_app_running(home):
     ok(at)
     assert any("query image" in e.value for e in at.error)
     assert shown_titles(at) == []
+    at.button(key="clear-image").click().run()  # remove the bad image: the text query works again
+    assert shown_titles(at) and not at.error
+    at.file_uploader(key="w_qaudio1").set_value(("broken.wav", b"RIFF....WAVEfmt garbage", "audio/wav")).run()
+    ok(at)
+    assert any("query audio" in e.value for e in at.error)
 
 
 def test_upload_catalog_csv_with_media_makes_a_new_store(home, tiny_catalog):
@@ -269,3 +274,28 @@ def test_compare_sweep_and_map_projection(home):
     compute.click().run()
     ok(at)
     assert list((_store(home).version_dir / "projections").glob("tsne-fused-*.npy"))
+
+
+def test_profile_upload_counts_as_a_like(home, tiny_catalog):
+    at = new_app({"k": "3"})
+    at.switch_page("pages/profile.py").run()
+    png = (tiny_catalog / "img" / "red-circle.png").read_bytes()
+    at.file_uploader(key="p_image0").set_value(("mine.png", png, "image/png")).run()
+    ok(at)
+    profile = at.session_state["profiles"]["demo"]
+    assert [u.name for u in profile.uploads] == ["mine.png"] and profile.liked == ()
+    assert shown_titles(at)[0] == "Red ball"  # the uploaded picture is the red circle
+    at.file_uploader(key="p_audio1").set_value(("bad.ogg", b"OggS nonsense", "audio/ogg")).run()
+    ok(at)
+    assert any("bad.ogg" in e.value for e in at.error)
+
+
+def test_first_start_builds_the_demo_store(tiny_catalog, tmp_path, monkeypatch):
+    from pages import _ui
+
+    monkeypatch.setenv("MMREC_HOME", str(tmp_path))
+    monkeypatch.setattr(_ui, "DEMO_SRC", tiny_catalog)
+    at = new_app({"q": "a round red ball"})
+    ok(at)
+    assert (tmp_path / "stores" / "demo" / "CURRENT").is_file()
+    assert shown_titles(at)[0] == "Red ball"
