@@ -1,4 +1,4 @@
-"""Streamlit glue shared by app.py and the pages: session state, cached engines, sidebar, result cards.
+"""Streamlit glue shared by app.py and the pages: session state, cached engines, sidebar, the search query.
 
 Canonical state lives in plain st.session_state keys set once in init_state(); widgets have their
 own keys ("w_...") that are refreshed from the canonical state before they are drawn, and their
@@ -11,7 +11,7 @@ import hashlib
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import streamlit as st
 
@@ -22,7 +22,6 @@ from mmrec_core.fusion import MODALITIES, list_strategies
 from mmrec_core.query import Engine, Hit, Query
 from mmrec_core.search import Candidates, rank
 from mmrec_core.store import Store, list_stores, open_store
-from mmrec_core.viz import contribution_figure
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
@@ -274,98 +273,3 @@ def more_like_this(item_id: str) -> None:
     set_view(items=(item_id,), text="")
     ss.query_media = {"image": None, "audio": None}
     ss.uploader_gen += 1
-
-
-# ---------- result cards ----------
-
-def _toggle(item_id: str, want: str) -> None:
-    status = get_profile().status(item_id)
-    update_profile(prof.forget if status == want else prof.like if want == "liked" else prof.dislike, item_id)
-
-
-def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[str] = (), key: str,
-         more_like_this_button: bool = True) -> None:
-    """One item: image, title, caption lines, audio player, like/dislike and 'more like this' buttons."""
-    with st.container(border=True):
-        image = store.media_path(item.get("image"))
-        st.image(thumbnail(str(image) if image is not None and image.is_file() else None), width="stretch",
-                 alt=item.get("title") or item["id"])
-        st.markdown(f"**{session.md_escape(heading)}**")
-        for line in lines:
-            st.caption(line)
-        audio = store.media_path(item.get("audio"))
-        if audio is not None and audio.is_file():
-            st.audio(str(audio), format=f"audio/{audio.suffix.lstrip('.').replace('mp3', 'mpeg')}")
-        status = get_profile().status(item["id"])
-        with st.container(horizontal=True, gap="small"):
-            st.button("", icon=":material/thumb_up:", key=f"{key}-like",
-                      help="Like: add to your profile (click again to undo)",
-                      type="primary" if status == "liked" else "secondary", on_click=_toggle, args=(item["id"], "liked"))
-            st.button("", icon=":material/thumb_down:", key=f"{key}-dislike",
-                      help="Dislike: steer recommendations away (click again to undo)",
-                      type="primary" if status == "disliked" else "secondary", on_click=_toggle,
-                      args=(item["id"], "disliked"))
-            if more_like_this_button:
-                st.button("Similar", icon=":material/travel_explore:", key=f"{key}-more", on_click=more_like_this, type="tertiary",
-                          args=(item["id"],), help="More like this: search with this item as the query")
-
-
-@st.cache_data(show_spinner=False, max_entries=4096)
-def thumbnail(path: str | None, size: int = 256) -> bytes:
-    """A square PNG: the image fitted on white, or a grey 'no image' tile, so that cards line up."""
-    import io
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    from mmrec_core.media import load_image
-
-    tile = Image.new("RGB", (size, size), "white")
-    try:
-        img = load_image(Path(path)) if path else None
-    except MMRecError:
-        img = None
-    if img is None:
-        tile.paste((236, 236, 236), (0, 0, size, size))
-        font = ImageFont.load_default(size=size // 10)
-        ImageDraw.Draw(tile).text((size // 2, size // 2), "no image", fill=(140, 140, 140), anchor="mm", font=font)
-    else:
-        img.thumbnail((size - 16, size - 16))
-        tile.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
-    buf = io.BytesIO()
-    tile.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
-def hit_lines(hit: Hit) -> list[str]:
-    parts = " · ".join(f"{m} {v:+.3f}" for m, v in hit.contributions.items() if v)
-    return [f"score {hit.score:.3f}" + (f" = {parts}" if parts else "")]
-
-
-def grid(n: int, columns: int = 4):
-    """Yield n containers laid out in rows of `columns`."""
-    for start in range(0, n, columns):
-        cols = st.columns(columns)
-        for j in range(min(columns, n - start)):
-            yield cols[j]
-
-
-def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str] | None = None) -> None:
-    """A grid of result cards and one chart of every result's exact per-modality contributions."""
-    for i, (col, hit) in enumerate(zip(grid(len(hits)), hits), start=1):
-        with col:
-            lines = hit_lines(hit) + ([extra[hit.id]] if extra and hit.id in extra else [])
-            card(store, hit.item, heading=f"{i}. {hit.item.get('title') or hit.id}", lines=lines, key=f"{key}-{hit.id}")
-    if hits:
-        st.subheader("Why these results")
-        st.caption("Each bar is a result's fused score split into the exact share of each modality "
-                   "(the shares add up to the score).")
-        labels = [f"{i}. {h.item.get('title') or h.id}"[:40] for i, h in enumerate(hits, start=1)]
-        st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
-
-
-def hits_csv(hits: Sequence[Hit]) -> bytes:
-    import pandas as pd
-
-    rows = [{"rank": i, "id": h.id, "title": h.item.get("title", ""), "score": round(h.score, 6),
-             **{m: round(v, 6) for m, v in h.contributions.items()}} for i, h in enumerate(hits, start=1)]
-    return pd.DataFrame(rows, columns=["rank", "id", "title", "score", *MODALITIES]).to_csv(index=False).encode()

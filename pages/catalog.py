@@ -11,6 +11,7 @@ from mmrec_core import session
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.profile import category_of
 from mmrec_core.store import open_store
+from pages import _cards as cards
 from pages import _ui as ui
 
 ui.routed()
@@ -97,9 +98,9 @@ with tab_items:
     page = f3.number_input(f"Page (of {pages})", 1, pages, key="gallery_page")
     st.caption(f"{len(shown)} item(s)")
     chunk = shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    for col, item in zip(ui.grid(len(chunk)), chunk):
+    for col, item in zip(cards.grid(len(chunk)), chunk):
         with col:
-            ui.card(store, item, heading=item.get("title") or item["id"],
+            cards.card(store, item, heading=item.get("title") or item["id"],
                     lines=[session.md_escape(", ".join(item.get("tags", [])) or "(no tags)")], key=f"gal-{item['id']}")
 
 with tab_problems:

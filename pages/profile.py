@@ -7,6 +7,7 @@ from mmrec_core.errors import MMRecError
 from mmrec_core.query import Query
 from mmrec_core.search import rank
 from mmrec_core.session import md_escape
+from pages import _cards as cards
 from pages import _ui as ui
 
 ui.routed()
@@ -71,12 +72,12 @@ if profile.has_positives:
     st.caption(f"Built from {len(profile.liked)} liked item(s) and {len(profile.uploads)} upload(s), "
                f"pushed away from {len(profile.disliked)} disliked item(s). Items you rated are not shown. "
                "Same weights, strategy and K as the sidebar.")
-    ui.results(store, hits, key="rec", extra=extra)
+    cards.results(store, hits, key="rec", extra=extra)
 else:
     st.info(prof.COLD_START_EXPLANATION)
     picks = prof.cold_start(store, view.k, exclude=profile.disliked)
-    for i, (col, (row, cat, typ)) in enumerate(zip(ui.grid(len(picks)), picks), start=1):
+    for i, (col, (row, cat, typ)) in enumerate(zip(cards.grid(len(picks)), picks), start=1):
         with col:
             item = store.items[row]
-            ui.card(store, item, heading=f"{i}. {item.get('title') or item['id']}",
+            cards.card(store, item, heading=f"{i}. {item.get('title') or item['id']}",
                     lines=[f"category {md_escape(cat)} · typicality {typ:.2f}"], key=f"cold-{item['id']}")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mmrec_core.session import md_escape
+from pages import _cards as cards
 from pages import _ui as ui
 
 ui.routed()
@@ -39,8 +40,8 @@ if hits:
     view = ss.view
     st.caption(f"Top {len(hits)} of {len(store.items)} items · strategy {view.strategy} · weights "
                + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
-    ui.results(store, hits, key="search")
-    st.download_button("Download results (CSV)", ui.hits_csv(hits), file_name="mmrec-results.csv",
+    cards.results(store, hits, key="search")
+    st.download_button("Download results (CSV)", cards.hits_csv(hits), file_name="mmrec-results.csv",
                        mime="text/csv", on_click="ignore")
 elif ss.search_cache.get("cands") is not None:
     st.warning("No item matches under these weights: give weight to a modality the query has.")
