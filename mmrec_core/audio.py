@@ -27,25 +27,29 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
+BIAS = 1.0  # a constant last component: a clip equal to the catalog mean still has a direction
+
+
 @dataclass(frozen=True)
 class AudioScaler:
-    """Per-feature mean and std, float32 (d,); apply() standardises then L2-normalises."""
+    """Per-feature mean and std, float32 (d,); apply() standardises, appends BIAS, L2-normalises (d+1)."""
 
     mean: np.ndarray
     std: np.ndarray
 
     @classmethod
     def fit(cls, raw: np.ndarray) -> "AudioScaler":
-        if raw.ndim != 2 or raw.shape[0] == 0:
+        if raw.ndim != 2 or raw.shape[0] < 2 or raw.shape[1] != len(FEATURE_NAMES):
             return cls(np.zeros(len(FEATURE_NAMES), np.float32), np.ones(len(FEATURE_NAMES), np.float32))
         std = raw.std(axis=0)
         return cls(raw.mean(axis=0).astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        """Raw features (n, d) -> float32 (n, d) standardised, L2-normalised."""
+        """Raw features (n, d) -> float32 (n, d+1): standardised, BIAS appended, L2-normalised."""
         if raw.shape[1:] != self.mean.shape:
             raise EncoderError(f"audio features have dim {raw.shape[1:]}; the scaler expects {self.mean.shape}")
-        return l2_normalize((raw - self.mean) / self.std)
+        z = (raw - self.mean) / self.std
+        return l2_normalize(np.hstack([z, np.full((z.shape[0], 1), BIAS, np.float32)]))
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -60,18 +64,17 @@ class LibrosaAudio:
 
     modality = "audio"
     name = "librosa-v1"
-    dim = len(FEATURE_NAMES)
+    dim = len(FEATURE_NAMES) + 1  # embedding dim; raw features have len(FEATURE_NAMES)
 
     def __init__(self, scaler: AudioScaler | None = None) -> None:
         self.scaler = scaler
 
     def features(self, batch: Sequence[np.ndarray]) -> np.ndarray:
         """Raw features float32 (n, d) of mono waveforms at AUDIO_SR."""
-        return np.stack([clip_features(y) for y in batch]) if len(batch) else np.zeros((0, self.dim), np.float32)
+        return np.stack([clip_features(y) for y in batch]) if len(batch) else np.zeros((0, len(FEATURE_NAMES)), np.float32)
 
     def encode(self, batch: Sequence[np.ndarray]) -> np.ndarray:
-        raw = self.features(batch)
-        return self.scaler.apply(raw) if self.scaler is not None else l2_normalize(raw)
+        return (self.scaler or AudioScaler.fit(np.zeros((0, 0)))).apply(self.features(batch))
 
 
 def clip_features(y: np.ndarray, sr: int = AUDIO_SR) -> np.ndarray:

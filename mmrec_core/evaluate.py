@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from mmrec_core.errors import EvaluationError, MMRecError
 from mmrec_core.fusion import Weights
@@ -72,23 +72,29 @@ def _read_csv(path: Path, *, required: Sequence[str]) -> list[dict[str, str]]:
         raise EvaluationError(f"cannot read {path}: {exc}") from None
 
 
-def encode_queries(engine: Engine, queries: Iterable[EvalQuery], *, batch: bool = True) -> dict[str, Candidates]:
-    """Candidates per query id (encodes every query once; text queries in one batch)."""
+def encode_queries(engine: Engine, queries: Iterable[EvalQuery], *, batch: bool = True,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Candidates]:
+    """Candidates per query id (encodes every query once; text queries in batches of 64)."""
     queries = list(queries)
+    report = progress or (lambda stage, done, total: None)
     out: dict[str, Candidates] = {}
     from mmrec_core.search import QueryVectors
 
     text_only = [q for q in queries if batch and q.query.text and q.query.image is None and q.query.audio is None and not q.query.items]
-    if text_only:
-        vecs = engine.encoders.text.encode([q.query.text for q in text_only])
-        for q, v in zip(text_only, vecs):
+    for start in range(0, len(text_only), 64):
+        chunk = text_only[start : start + 64]
+        vecs = engine.encoders.text.encode([q.query.text for q in chunk])
+        for q, v in zip(chunk, vecs):
             out[q.query_id] = engine.candidates(QueryVectors(text=v, image=v))
+        report("queries", len(out), len(queries))
     for q in queries:
         if q.query_id not in out:
+            report("queries", len(out), len(queries))
             try:
                 out[q.query_id] = engine.candidates(q.query)
             except MMRecError as exc:
                 raise EvaluationError(f"query {q.query_id!r}: {exc}") from None
+    report("queries", len(out), len(queries))
     return out
 
 

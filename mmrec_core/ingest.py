@@ -16,7 +16,7 @@ from mmrec_core.audio import AudioScaler, LibrosaAudio
 from mmrec_core.cache import EmbeddingCache, content_key
 from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
 from mmrec_core.encoders import DEFAULT_ENCODER, EncoderSet, cache_dir, load_encoders
-from mmrec_core.errors import MediaError
+from mmrec_core.errors import CatalogError, MediaError
 from mmrec_core.fusion import MODALITIES
 from mmrec_core.index import IndexConfig
 from mmrec_core.media import load_audio, load_image
@@ -91,6 +91,9 @@ def ingest(
     workdir = Path(tempfile.mkdtemp(prefix=".upload-", dir=store_path))
     try:
         catalog = load_catalog(src, workdir=workdir)
+        if not catalog.items:
+            reasons = "; ".join(f"{p.item_id}: {p.reason}" for p in catalog.problems[:5])
+            raise CatalogError(f"the catalog has no usable items{' (' + reasons + ')' if reasons else ''}")
         if cache is None:
             seed = catalog.root / SEED_FILE
             cache = default_cache(seeds=[seed] if seed.is_file() else [])
@@ -174,19 +177,22 @@ def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Cal
 def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, work: _Work,
            index_config: IndexConfig) -> Store:
     keep = [i for i in range(len(catalog.items)) if any(i in work.vectors[m] for m in MODALITIES)]
+    if not keep:
+        raise CatalogError("no item of the catalog could be encoded; see the problems reported per item")
     for i in range(len(catalog.items)):
         if i not in keep:
             work.problems.append(Problem(catalog.items[i].id, "item", "no modality could be encoded: item skipped"))
-    dims = {m: encoders.for_modality(m).dim for m in MODALITIES}
-    emb = {m: np.zeros((len(keep), dims[m]), np.float32) for m in MODALITIES}
+    emb = {m: np.zeros((len(keep), encoders.for_modality(m).dim), np.float32) for m in MODALITIES}
     for row, i in enumerate(keep):
-        for m in MODALITIES:
+        for m in ("text", "image"):
             if i in work.vectors[m]:
                 emb[m][row] = work.vectors[m][i]
-    audio_rows = np.array([row for row, i in enumerate(keep) if i in work.vectors["audio"]], dtype=np.int64)
-    scaler = AudioScaler.fit(emb["audio"][audio_rows])
-    if audio_rows.size:
-        emb["audio"][audio_rows] = scaler.apply(emb["audio"][audio_rows])
+    # audio: the cache holds raw features; the scaler is fit over this catalog and stored with it
+    audio_rows = [row for row, i in enumerate(keep) if i in work.vectors["audio"]]
+    raw = np.stack([work.vectors["audio"][keep[row]] for row in audio_rows]) if audio_rows else np.zeros((0, 1))
+    scaler = AudioScaler.fit(raw)
+    if audio_rows:
+        emb["audio"][audio_rows] = scaler.apply(raw)
     emb["text"], emb["image"] = l2_normalize(emb["text"]), l2_normalize(emb["image"])
     records = []
     for i in keep:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,7 +31,10 @@ def load_image(src: Source, *, max_pixels: int = MAX_IMAGE_PIXELS) -> "Image.Ima
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(_open(src)) as img:
+        with warnings.catch_warnings():  # our own pixel limit below replaces PIL's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(_open(src))
+        with img:
             w, h = img.size
             if w < 1 or h < 1 or w * h > max_pixels:
                 raise MediaError(f"image is {w}x{h} pixels; the limit is {max_pixels:,} pixels")
@@ -77,8 +81,6 @@ def _load_with_librosa(src: Source, sr: int, max_seconds: float, first: Exceptio
     reason = str(first) or type(first).__name__
     if not isinstance(src, (str, Path)) or Path(src).suffix.lower() != ".mp3":
         raise MediaError(f"cannot decode audio: {reason}") from None
-    import warnings
-
     import librosa
 
     try:

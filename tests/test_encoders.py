@@ -39,7 +39,9 @@ def test_bridge_text_and_audio_contract():
     assert t.shape == (3, 384) and t.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
     raw = enc.audio.features([np.zeros(100, np.float32), np.random.default_rng(0).standard_normal(22050).astype(np.float32)])
-    assert raw.shape == (2, enc.audio.dim) and np.isfinite(raw).all()
+    assert raw.shape == (2, enc.audio.dim - 1) and np.isfinite(raw).all()
+    emb = enc.audio.encode([np.zeros(100, np.float32)])  # silence still has a direction (the bias term)
+    assert emb.shape == (1, enc.audio.dim) and abs(np.linalg.norm(emb) - 1) < 1e-5
 
 
 def test_bridge_puts_images_in_the_text_space():

@@ -55,3 +55,13 @@ def test_queries_by_text_image_audio_and_items(tiny_store, tiny_catalog):
         engine.search(Query(image=b"not an image"), Weights())
     with pytest.raises(QueryError, match="empty"):
         engine.search(Query(), Weights())
+
+
+def test_a_catalog_without_usable_items_is_refused_and_nothing_written(tmp_path):
+    from mmrec_core.errors import CatalogError
+
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "catalog.csv").write_text("id,title,image\n,no id,\nx,,missing.png\n")
+    with pytest.raises(CatalogError, match="no usable items"):
+        ingest(tmp_path / "cat", tmp_path / "store")
+    assert not (tmp_path / "store" / "CURRENT").exists()
