@@ -1,0 +1,57 @@
+"""Time from `streamlit run app.py` to the first page showing search results, in headless Chromium.
+
+Starts a fresh server on a free port against the demo store (built beforehand, as `make run`
+does) and polls the page until the first result card's title is visible. Run it twice to see
+a cold (first model load in the process) and a warm OS page cache.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                               "--server.headless", "true"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ, "MMREC_HOME": str(ROOT / ".mmrec")})
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page()
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    break
+                except Exception:
+                    time.sleep(0.2)
+            served = time.perf_counter() - start
+            page.get_by_text("1. ", exact=False).first.wait_for(timeout=300_000)
+            shown = time.perf_counter() - start
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"server answering after {served:.1f} s; first results on screen after {shown:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
