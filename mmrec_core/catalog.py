@@ -34,6 +34,7 @@ class Limits:
     max_files: int = 20_000
     max_total_bytes: int = 2 * 1024**3
     max_ratio: float = 200.0  # uncompressed/compressed per entry: beyond it, a zip bomb
+    max_items: int = 1_000_000  # catalog.csv rows
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def load_catalog(src: str | Path, *, workdir: Path | None = None, limits: Limits
         src = find_catalog_csv(src)
     elif src.suffix.lower() == ".zip":
         raise CatalogError(f"{src.name} is not a valid zip archive")
-    return parse_catalog_csv(src)
+    return parse_catalog_csv(src, max_items=limits.max_items)
 
 
 def find_catalog_csv(folder: Path) -> Path:
@@ -143,7 +144,7 @@ def _check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
         )
 
 
-def parse_catalog_csv(path: Path) -> Catalog:
+def parse_catalog_csv(path: Path, *, max_items: int = Limits.max_items) -> Catalog:
     """Parse catalog.csv; media paths resolve relative to it and must stay inside its folder."""
     try:
         raw = path.read_bytes()
@@ -155,6 +156,8 @@ def parse_catalog_csv(path: Path) -> Catalog:
         problems.append(Problem("*", "file", "NUL bytes removed from catalog.csv"))
     text = raw.decode("utf-8-sig", errors="replace")
     rows = _read_rows(text, path.name)
+    if len(rows) - 1 > max_items:
+        raise CatalogError(f"{path.name} has {len(rows) - 1:,} rows; the limit is {max_items:,} items per catalog")
     header = [h.strip().lower() for h in rows[0]]
     if "id" not in header:
         raise CatalogError(

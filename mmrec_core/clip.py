@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import socket
 import threading
 from pathlib import Path
@@ -120,7 +121,8 @@ class OpenClipModel:
         source, ident = resolve_pretrained(arch, pretrained)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=source, device="cpu")
-        except (RuntimeError, ValueError, OSError, KeyError) as exc:
+        except (RuntimeError, ValueError, OSError, KeyError, pickle.UnpicklingError) as exc:
+            # torch.load runs with weights_only=True: a checkpoint carrying code is refused here
             raise EncoderError(f"cannot load open_clip {arch} from {pretrained!r}: {exc}") from None
         self.model = model.eval()
         self.preprocess = preprocess

@@ -94,3 +94,9 @@ def _fake_zip(tmp_path):
     p = tmp_path / "fake.zip"
     p.write_bytes(b"PK\x03\x04 definitely not a zip")
     return p
+
+
+def test_item_count_limit(tmp_path):
+    (tmp_path / "catalog.csv").write_text("id,title\n" + "".join(f"i{i},t\n" for i in range(11)))
+    with pytest.raises(CatalogError, match="11 rows; the limit is 10 items"):
+        load_catalog(tmp_path, limits=Limits(max_items=10))

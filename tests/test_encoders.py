@@ -93,3 +93,20 @@ def test_unknown_encoders_list_what_exists():
         get_encoders("openclip:ViT-B-32/nope")
     with pytest.raises(EncoderUnavailable, match="not found"):
         get_encoders("openclip:ViT-B-32@/no/such/file.pt")
+
+
+def test_a_checkpoint_carrying_code_is_refused_not_run(tiny_clip_checkpoint, tmp_path):
+    import torch
+
+    from mmrec_core.errors import EncoderError
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"state_dict": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(EncoderError, match="cannot load open_clip"):
+        get_encoders(f"openclip:mmrec-tiny-test@{tmp_path / 'evil.pt'}")
+    assert not marker.exists()
