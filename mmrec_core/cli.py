@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from mmrec_core.cli_recs import add_commands
 from mmrec_core.errors import MMRecError
 from mmrec_core.fusion import Weights, list_strategies
 
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("strategies", help="list the fusion strategies")
     p.set_defaults(func=cmd_strategies)
+    add_commands(sub)
     return parser
 
 
