@@ -1,0 +1,331 @@
+"""Harvest image-caption pairs from Debian packages for the `aligned` encoder (see train_aligned.py).
+
+Each source downloads one or more .deb files with `apt-get download`, unpacks them with
+`dpkg-deb -x` (nothing is installed), and yields `Pair`s: an image file (SVGs rendered with
+rsvg-convert, tiny sprites upscaled, archive members extracted, all under the cache folder) and
+its texts (the first is the caption used as the evaluation query). Everything lands under
+.mmrec/aligned-cache/ (gitignored); the images are never committed.
+
+Training sources and evaluation-only sources are kept apart: OpenClipart, emoji artwork (any
+vendor) and GCompris are reserved for evaluation and never trained or tuned on.
+Usage: python scripts/aligned_sources.py [SOURCE ...]   (writes CACHE/pairs/SOURCE.jsonl)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import subprocess
+import sys
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".mmrec" / "aligned-cache"
+PKGS = CACHE / "pkgs"
+IMAGES = CACHE / "images"
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: str
+    id: str
+    image: str  # absolute path of a raster image under the cache (or the repo's assets)
+    texts: tuple[str, ...]  # texts[0] is the caption
+    category: str
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    packages: tuple[str, ...]
+    licence: str
+    role: str  # "train" or "eval" (reserved: never trained or tuned on)
+    harvest: Callable[[], Iterator[Pair]]
+
+
+def unpack(package: str) -> Path:
+    """apt-get download + dpkg-deb -x into CACHE/pkgs/PACKAGE (once)."""
+    dest = PKGS / package
+    if dest.is_dir():
+        return dest
+    debs = CACHE / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    if not list(debs.glob(f"{package}_*.deb")):
+        subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
+    deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
+    tmp = dest.with_suffix(".tmp")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
+    tmp.rename(dest)
+    return dest
+
+
+def words(name: str) -> str:
+    """'bat1-a' / 'baby_rabbit' / 'SriLanka' -> 'bat' / 'baby rabbit' / 'sri lanka'."""
+    name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    name = re.sub(r"[-_.]+", " ", name)
+    name = re.sub(r"\b\d+\s*[a-z]?\b|\d+", " ", name)
+    return " ".join(name.lower().split())
+
+
+def render_svg(svg: Path, out: Path, size: int = 224) -> Path | None:
+    """rsvg-convert an SVG to a PNG fitting size x size (once); None if it fails."""
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["rsvg-convert", "-w", str(size), "-h", str(size), "-a", "-b", "white", "-o", str(out), str(svg)],
+                       check=True, timeout=20, capture_output=True)
+    except (subprocess.SubprocessError, OSError):
+        out.unlink(missing_ok=True)
+        return None
+    return out
+
+
+def upscaled(src: Path, out: Path, *, min_side: int = 96, size: int = 192) -> Path:
+    """Sprites smaller than min_side are scaled up (nearest) so the encoder sees shapes, not a dot."""
+    from PIL import Image
+
+    with Image.open(src) as img:
+        if min(img.size) >= min_side:
+            return src
+        if out.is_file():
+            return out
+        img = img.convert("RGBA")
+        scale = max(1, size // max(img.size))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST).save(out)
+    return out
+
+
+# --- training sources -------------------------------------------------------------------------
+
+def tuxpaint() -> Iterator[Pair]:
+    """The demo catalog (tuxpaint-stamps-default): description, title, category path."""
+    demo = ROOT / "assets" / "demo"
+    with open(demo / "catalog.csv", newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            texts = (row["description"], row["title"], " ".join(row["tags"].split(";")) + " " + words(row["title"]))
+            yield Pair("tuxpaint", row["id"], str(demo / row["image"]), texts, row["category"])
+
+
+def scratch() -> Iterator[Pair]:
+    """Scratch 1.4 costumes and backdrops (letters skipped): file name, then folder."""
+    media = unpack("scratch") / "usr/share/scratch/Media"
+    seen: dict[str, int] = {}
+    for path in sorted(media.glob("*/*/*")):
+        kind, cat = path.parts[-3], path.parts[-2]
+        if path.suffix.lower() not in (".gif", ".png", ".jpg") or cat == "Letters":
+            continue
+        name = words(path.stem)
+        if not name or seen.get(name, 0) >= 2:  # animation frames: keep two per name
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        what = "background" if kind == "Backgrounds" else "character"
+        yield Pair("scratch", f"{cat}/{path.stem}", str(path), (name, f"{name}, {cat.lower()} {what}"), cat.lower())
+
+
+def art4apps() -> Iterator[Pair]:
+    """pysiogame's art4apps word pictures (animals, food, jobs, actions, ...): the word, then the topic."""
+    base = unpack("pysiogame") / "usr/share/games/pysiogame/res/images/art4apps"
+    for path in sorted(base.glob("*/*.jpg")):
+        topic = path.parent.name.replace("_n_", " and ").replace("_", " ")
+        name = words(path.stem)
+        if name:
+            yield Pair("art4apps", f"{path.parent.name}/{path.stem}", str(path), (name, f"{name}, {topic}"), topic)
+
+
+def _properties(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip().encode("latin-1", "backslashreplace").decode("unicode_escape", "ignore")
+    return out
+
+
+def furniture() -> Iterator[Pair]:
+    """Sweet Home 3D furniture catalogs: item name, 'name, category', tags."""
+    base = unpack("sweethome3d-furniture") / "usr/share/sweethome3d/furniture"
+    for lib in sorted(base.glob("*.sh3f")):
+        with zipfile.ZipFile(lib) as z:
+            props = _properties(z.read("PluginFurnitureCatalog.properties").decode("latin-1"))
+            for key, name in props.items():
+                if not key.startswith("name#"):
+                    continue
+                n = key[5:]
+                icon, cat = props.get(f"icon#{n}", "").lstrip("/"), props.get(f"category#{n}", "")
+                if not icon or icon not in z.namelist():
+                    continue
+                out = IMAGES / "furniture" / lib.stem / icon
+                if not out.is_file():
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_bytes(z.read(icon))
+                tags = props.get(f"tags#{n}", "").replace(",", " ")
+                texts = (name.lower(), f"{name.lower()}, {cat.lower()}") + ((tags,) if tags.strip() else ())
+                yield Pair("furniture", f"{lib.stem}/{n}", str(out), texts, cat.lower())
+
+
+def minetest() -> Iterator[Pair]:
+    """Minetest Game item and block textures (upscaled): the name without its mod prefix."""
+    base = unpack("minetest-data") / "usr/share/games/minetest/games/minetest_game/mods"
+    skip = re.compile(r"overlay|crack|mask|gui|_side|_bottom|_top|_anim|animated|particle|_end|inv_|hud|bubble|heart")
+    seen = set()
+    for path in sorted(base.glob("*/textures/*.png")):
+        mod = path.parts[-3]
+        stem = re.sub(rf"^({mod}|default)_", "", path.stem)
+        name = words(stem)
+        if not name or skip.search(path.stem) or name in seen:
+            continue
+        seen.add(name)
+        out = upscaled(path, IMAGES / "minetest" / f"{mod}-{path.stem}.png")
+        yield Pair("minetest", f"{mod}/{path.stem}", str(out), (name, f"{name}, minetest {mod}"), mod)
+
+
+def flags() -> Iterator[Pair]:
+    """KGeography national flags: 'flag of COUNTRY'."""
+    base = unpack("kgeography-data") / "usr/share/kgeography/flags"
+    for path in sorted(base.glob("*.png")):
+        country = words(path.stem)
+        if country and "blurred" not in country:
+            yield Pair("flags", path.stem, str(path), (f"flag of {country}", f"the {country} flag", "a national flag"), "flag")
+
+
+def icons() -> Iterator[Pair]:
+    """Tango (scalable) and Oxygen (largest PNG) icons by their descriptive freedesktop name."""
+    contexts = ("actions", "categories", "devices", "emblems", "emotes", "places", "status")
+    tango = unpack("tango-icon-theme") / "usr/share/icons/Tango/scalable"
+    for path in sorted(tango.glob("*/*.svg")):
+        ctx = path.parent.name
+        if ctx in contexts and (png := render_svg(path, IMAGES / "tango" / ctx / f"{path.stem}.png")):
+            name = words(path.stem)
+            yield Pair("icons", f"tango/{ctx}/{path.stem}", str(png), (name, f"{name} icon"), ctx)
+    oxygen = unpack("oxygen-icon-theme") / "usr/share/icons/oxygen/base"
+    best: dict[tuple[str, str], Path] = {}
+    for size in ("48x48", "64x64", "128x128", "256x256"):  # larger sizes override smaller ones
+        for path in oxygen.glob(f"{size}/*/*.png"):
+            if path.parent.name in contexts:
+                best[(path.parent.name, path.stem)] = path
+    for (ctx, stem), path in sorted(best.items()):
+        name = words(stem)
+        if name:
+            yield Pair("icons", f"oxygen/{ctx}/{stem}", str(path), (name, f"{name} icon"), ctx)
+
+
+# --- evaluation-only sources (reserved) -------------------------------------------------------
+
+def openclipart(limit: int = 800, seed: int = 0) -> Iterator[Pair]:
+    """A seeded sample of OpenClipart 0.18 SVGs with a dc:title, rendered; caption = the title."""
+    base = unpack("openclipart-svg") / "usr/share/openclipart/svg"
+    paths = sorted(base.rglob("*.svg"))
+    random.Random(seed).shuffle(paths)
+    n, seen = 0, set()
+    for path in paths:
+        head = path.read_text("utf-8", "ignore")[:20000]
+        m = re.search(r"<dc:title>([^<]{3,80})</dc:title>", head)
+        title = " ".join(m.group(1).split()) if m else ""
+        if not title or re.search(r"clip ?art|svg|collection|[()]|\d{3}", title.lower()) or not re.search(r"[a-zA-Z]{3}", title):
+            continue
+        if title.lower() in seen:  # series ('gramastar' x 100) would swamp the sample
+            continue
+        seen.add(title.lower())
+        rel = path.relative_to(base)
+        png = render_svg(path, IMAGES / "openclipart" / rel.with_suffix(".png"))
+        if png is None:
+            continue
+        yield Pair("openclipart", str(rel), str(png), (title.lower(), words(path.stem)), rel.parts[0])
+        n += 1
+        if n >= limit:
+            return
+
+
+def noto_emoji() -> Iterator[Pair]:
+    """Noto Color Emoji, single-code-point emoji rendered with Pillow; caption = the Unicode name."""
+    import unicodedata
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_path = next((unpack("fonts-noto-color-emoji")).rglob("NotoColorEmoji.ttf"))
+    font = ImageFont.truetype(str(font_path), 109)
+    cmap = _cmap(font_path)
+    for cp in sorted(cmap):
+        if cp < 0x2100 or cp in range(0x1F1E6, 0x1F200) or cp in range(0x1F3FB, 0x1F400):
+            continue  # ASCII/keycaps, regional indicators, skin-tone modifiers
+        ch = chr(cp)
+        name = unicodedata.name(ch, "").lower()
+        if not name:
+            continue
+        out = IMAGES / "noto-emoji" / f"{cp:05x}.png"
+        if not out.is_file():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            img = Image.new("RGBA", (136, 128), (255, 255, 255, 0))
+            ImageDraw.Draw(img).text((0, 0), ch, font=font, embedded_color=True)
+            if img.getbbox() is None:
+                continue
+            img.crop(img.getbbox()).save(out)
+        yield Pair("noto-emoji", f"{cp:05x}", str(out), (name,), "emoji")
+
+
+def _cmap(font_path: Path) -> set[int]:
+    try:
+        from fontTools.ttLib import TTFont
+    except ImportError:  # no fontTools: probe the emoji blocks instead
+        return set(range(0x1F300, 0x1FAFF)) | set(range(0x2600, 0x27C0))
+    return set(TTFont(str(font_path))["cmap"].getBestCmap())
+
+
+def emojify() -> Iterator[Pair]:
+    """emojify.js emoji images (libjs-emojify): caption = the short name."""
+    base = unpack("libjs-emojify") / "usr/share/javascript/emojify.js/images/emoji"
+    for path in sorted(base.glob("*.png")):
+        name = words(path.stem)
+        if name and len(name) > 2:
+            yield Pair("emojify", path.stem, str(path), (name,), "emoji")
+
+
+SOURCES = {s.name: s for s in (
+    Source("tuxpaint", ("tuxpaint-stamps-default",), "GPL-2.0-or-later", "train", tuxpaint),
+    Source("scratch", ("scratch",), "CC-BY-SA-3.0 (Scratch 1.4 media, MIT Media Lab)", "train", scratch),
+    Source("art4apps", ("pysiogame",), "GPL-3.0-or-later (pysiogame; art4apps artwork)", "train", art4apps),
+    Source("furniture", ("sweethome3d-furniture",), "CC-BY-3.0 / CC-BY-3.0-US / CC0 (per catalog)", "train", furniture),
+    Source("minetest", ("minetest-data",), "CC-BY-SA-3.0 (Minetest Game textures)", "train", minetest),
+    Source("flags", ("kgeography-data",), "GPL-2.0-or-later", "train", flags),
+    Source("icons", ("tango-icon-theme", "oxygen-icon-theme"), "public domain (Tango) / LGPL-3.0-or-later (Oxygen)", "train", icons),
+    Source("openclipart", ("openclipart-svg",), "public domain (CC0)", "eval", openclipart),
+    Source("noto-emoji", ("fonts-noto-color-emoji",), "OFL-1.1 (font) / Apache-2.0 (images)", "eval", noto_emoji),
+    Source("emojify", ("libjs-emojify",), "Expat", "eval", emojify),
+)}
+TRAIN_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "train")
+EVAL_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "eval")
+
+
+def pairs(name: str) -> list[Pair]:
+    """The pairs of one source, harvested once and kept in CACHE/pairs/NAME.jsonl."""
+    path = CACHE / "pairs" / f"{name}.jsonl"
+    if not path.is_file():
+        got = list(SOURCES[name].harvest())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(asdict(p)) + "\n" for p in got), encoding="utf-8")
+        tmp.rename(path)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [Pair(**{**r, "texts": tuple(r["texts"])}) for r in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sources", nargs="*", default=list(SOURCES))
+    args = parser.parse_args()
+    for name in args.sources:
+        got = pairs(name)
+        print(f"{name:12s} {SOURCES[name].role:5s} {len(got):5d} pairs  e.g. {got[0].texts[0]!r} / {got[-1].texts[0]!r}",
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""Train the `aligned` encoder's heads: frozen MiniLM / EfficientNet-Lite0 features, InfoNCE on harvested pairs.
+
+Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
+1. pairs: scripts/aligned_sources.py harvests image-caption pairs from Debian packages;
+2. features: each image once through EfficientNet-Lite0 (pooled 1280-d + 1000 logits), each
+   distinct text once through MiniLM; kept as .npz per source, never recomputed;
+3. training: only the heads (mmrec_core/aligned.py) with a symmetric InfoNCE loss; the
+   projections start at identity (text) and at the label bridge (image), so training starts
+   from the bridge and weight decay pulls towards it;
+4. the heads -> assets/aligned/heads.npz (float16 weights + JSON metadata, no pickles).
+Only the training sources are used (OpenClipart, emoji and GCompris are reserved for evaluation).
+Usage: python scripts/train_aligned.py [--out assets/aligned/heads.npz] [--exclude SOURCE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, pairs  # noqa: E402
+
+from mmrec_core.aligned import CHECKPOINT, Heads, bridge_embedding  # noqa: E402
+
+FEATURES = CACHE / "features"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dim: int = 384
+    mlp_hidden: int = 0  # 0: linear image head
+    use_bridge: bool = True  # bridge embedding as an input of the image head (and its starting point)
+    multi_text: bool = True  # sample one of each image's texts per epoch (else the caption only)
+    epochs: int = 10
+    batch: int = 256
+    lr: float = 5e-4
+    weight_decay: float = 1.0  # on the deltas from the starting point (AdamW, decoupled)
+    temperature: float = 0.05  # initial; learned
+    dropout: float = 0.5  # on the standardised image features, while training
+    train_text: bool = False  # False: the text head stays the identity (MiniLM's own space)
+    mix: float = 0.5  # weight of the aligned score; the rest is the label bridge's (see mmrec_core.aligned)
+    batch_by: str = ""  # "source": every batch from one source (negatives of the same kind); "": mixed
+    seed: int = 0
+
+
+@dataclass
+class Data:
+    """Features of one or more sources, row i = one image."""
+
+    source: np.ndarray  # (n,) str
+    ids: np.ndarray  # (n,) str
+    category: np.ndarray  # (n,) str
+    pooled: np.ndarray  # (n, 1280) float32
+    bridge: np.ndarray  # (n, 384) float32
+    text_emb: np.ndarray  # (m, 384) float32, distinct texts
+    texts: list[list[int]]  # per image: rows of text_emb, [0] = the caption
+    strings: list[str]  # (m,) the distinct texts
+
+    def subset(self, mask: np.ndarray) -> "Data":
+        idx = np.flatnonzero(mask)
+        return Data(self.source[idx], self.ids[idx], self.category[idx], self.pooled[idx], self.bridge[idx],
+                    self.text_emb, [self.texts[i] for i in idx], self.strings)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_TOWERS: dict[str, object] = {}
+
+
+def towers():
+    """MiniLM and the EfficientNet bridge, loaded once."""
+    from mmrec_core.encoders import ImageNetBridge, MiniLMText, torch_threads
+
+    if not _TOWERS:
+        torch_threads()
+        text = MiniLMText()
+        _TOWERS.update(text=text, bridge=ImageNetBridge(text))
+    return _TOWERS["text"], _TOWERS["bridge"]
+
+
+def features(name: str) -> dict[str, np.ndarray]:
+    """Cached per-source features: pooled, logits, text embeddings (extracted once)."""
+    from mmrec_core.aligned import lite_features
+    from mmrec_core.media import load_image
+
+    got = pairs(name)
+    key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
+    path = FEATURES / f"{name}-{key}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    text, bridge = towers()
+    pooled = np.zeros((len(got), 1280), np.float32)
+    logits = np.zeros((len(got), 1000), np.float32)
+    start, step = time.perf_counter(), 64
+    for i in range(0, len(got), step):
+        images = [load_image(p.image) for p in got[i : i + step]]
+        pooled[i : i + len(images)], logits[i : i + len(images)] = lite_features(bridge, images)
+        done = i + len(images)
+        print(f"\r  {name}: images {done}/{len(got)} ({done / (time.perf_counter() - start):.1f}/s)",
+              end="", file=sys.stderr, flush=True)
+    strings = sorted({t for p in got for t in p.texts})
+    text_emb = text.encode(strings)
+    print(f"\r  {name}: {len(got)} images, {len(strings)} texts in {time.perf_counter() - start:.0f}s",
+          file=sys.stderr)
+    out = {"ids": np.array([p.id for p in got]), "category": np.array([p.category for p in got]),
+           "pooled": pooled, "logits": logits, "strings": np.array(strings), "text_emb": text_emb,
+           "texts": np.array(["\x1f".join(p.texts) for p in got])}
+    FEATURES.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.rename(path)
+    return out
+
+
+def load_data(names: list[str]) -> Data:
+    """Features of several sources in one Data (distinct texts shared across sources)."""
+    _, bridge = towers() if not all(_cached(n) for n in names) else (None, None)
+    prompts = _prompts()
+    parts = [features(n) for n in names]
+    strings = sorted({str(s) for f in parts for s in f["strings"]})
+    row = {s: i for i, s in enumerate(strings)}
+    emb = np.zeros((len(strings), 384), np.float32)
+    for f in parts:
+        emb[[row[str(s)] for s in f["strings"]]] = f["text_emb"]
+    return Data(
+        source=np.concatenate([np.full(len(f["ids"]), n) for n, f in zip(names, parts)]),
+        ids=np.concatenate([f["ids"] for f in parts]),
+        category=np.concatenate([f["category"] for f in parts]),
+        pooled=np.concatenate([f["pooled"] for f in parts]),
+        bridge=np.concatenate([bridge_embedding(f["logits"], prompts) for f in parts]),
+        text_emb=emb,
+        texts=[[row[t] for t in str(ts).split("\x1f")] for f in parts for ts in f["texts"]],
+        strings=strings,
+    )
+
+
+def _cached(name: str) -> bool:
+    return any(FEATURES.glob(f"{name}-*.npz"))
+
+
+def _prompts() -> np.ndarray:
+    """The bridge's class-prompt matrix (1000, 384), from its on-disk cache or computed once."""
+    from mmrec_core.encoders import ImageNetBridge, MiniLMText, class_prompt_matrix
+
+    if "prompts" not in _TOWERS:
+        if "bridge" in _TOWERS:
+            _TOWERS["prompts"] = _TOWERS["bridge"].prompts
+        else:
+            from torchvision.models import EfficientNet_B0_Weights
+
+            classes = list(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
+            _TOWERS["prompts"] = class_prompt_matrix(_NameOnly(), classes)  # disk cache: no model load
+    return _TOWERS["prompts"]
+
+
+class _NameOnly:
+    """Stands in for MiniLM when the prompt matrix is already cached on disk; loads it if not."""
+
+    name, dim = "minilm-l6-v2", 384
+
+    def encode(self, batch: list[str]) -> np.ndarray:
+        return towers()[0].encode(batch)
+
+
+def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) -> dict[str, np.ndarray]:
+    """Fit the heads on `data`; returns the checkpoint arrays (float32)."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    mean = data.pooled.mean(0)
+    std = data.pooled.std(0) + 1e-3
+    h_all = torch.from_numpy((data.pooled - mean) / std)
+    b_all = torch.from_numpy(data.bridge)
+    t_all = torch.from_numpy(data.text_emb / np.linalg.norm(data.text_emb, axis=1, keepdims=True))
+    d, eye = config.dim, torch.eye(384, config.dim)
+    p = {
+        "d_text": torch.zeros(384, d), "text_b": torch.zeros(d),
+        "d_bridge": torch.zeros(384, d), "img_b": torch.zeros(d),
+        "img_w": torch.zeros(1280, d) if config.use_bridge else torch.randn(1280, d) * 1280 ** -0.5,
+        "log_t": torch.tensor(float(np.log(config.temperature))),
+    }
+    if config.mlp_hidden:
+        p["mlp_w1"] = torch.randn(1280, config.mlp_hidden) * 1280 ** -0.5
+        p["mlp_b1"] = torch.zeros(config.mlp_hidden)
+        p["mlp_w2"] = torch.zeros(config.mlp_hidden, d)
+    for k, v in p.items():
+        v.requires_grad_(config.train_text or k not in ("d_text", "text_b"))
+    bridge_scale = 1.0 if config.use_bridge else 0.0
+    decayed = [v for v in p.values() if v.requires_grad and v.ndim == 2]
+    rest = [v for v in p.values() if v.requires_grad and v.ndim != 2]
+    opt = torch.optim.AdamW([{"params": decayed, "weight_decay": config.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=config.lr)
+    steps = config.epochs * max(1, -(-len(data) // config.batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.1)
+    gelu = torch.nn.GELU(approximate="tanh")
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        batches = _batches(data, config, rng)
+        pick = np.array([ts[rng.integers(len(ts))] if config.multi_text else ts[0] for ts in data.texts])
+        total = 0.0
+        for idx in batches:
+            tid = torch.from_numpy(pick[idx])
+            t = t_all[tid] @ (eye + p["d_text"]) + p["text_b"]
+            h = torch.nn.functional.dropout(h_all[idx], config.dropout) if config.dropout else h_all[idx]
+            z = h @ p["img_w"] + b_all[idx] @ (bridge_scale * (eye + p["d_bridge"])) + p["img_b"]
+            if config.mlp_hidden:
+                z = z + gelu(h @ p["mlp_w1"] + p["mlp_b1"]) @ p["mlp_w2"]
+            t, z = torch.nn.functional.normalize(t, dim=1), torch.nn.functional.normalize(z, dim=1)
+            logits = t @ z.T / p["log_t"].exp().clamp(min=0.01)
+            same = (tid[:, None] == tid[None, :]).float()  # identical texts are not negatives
+            target = same / same.sum(1, keepdim=True)
+            loss = 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
+                          + torch.sum(-target * logits.log_softmax(0).T, 1).mean())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        if log and (epoch % 10 == 9 or epoch == config.epochs - 1):
+            print(f"  epoch {epoch + 1}/{config.epochs}  loss {total / len(data):.4f}  "
+                  f"T {float(p['log_t'].detach().exp()):.4f}  {time.perf_counter() - start:.0f}s", file=sys.stderr)
+    with torch.no_grad():
+        out = {"text_w": (eye + p["d_text"]).numpy(), "text_b": p["text_b"].numpy(),
+               "bridge_w": (bridge_scale * (eye + p["d_bridge"])).numpy(), "img_b": p["img_b"].numpy(),
+               "img_w": p["img_w"].numpy(), "img_mean": mean.astype(np.float32), "img_std": std.astype(np.float32)}
+        if config.mlp_hidden:
+            out.update({k: p[k].numpy() for k in ("mlp_w1", "mlp_b1", "mlp_w2")})
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+    return arrays | {"mix": np.array(config.mix, dtype=np.float32)}  # 0-d (ascontiguousarray makes it 1-d)
+
+
+def _batches(data: Data, config: TrainConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    """Index batches for one epoch: mixed, or each from one group (source) with leftovers mixed."""
+    groups = [np.arange(len(data))] if not config.batch_by else \
+        [np.flatnonzero(data.source == g) for g in np.unique(data.source)]
+    out, left = [], []
+    for g in groups:
+        g = rng.permutation(g)
+        full = len(g) // config.batch * config.batch
+        out += [g[s : s + config.batch] for s in range(0, full, config.batch)]
+        left += list(g[full:])
+    left = rng.permutation(np.array(left, dtype=int))
+    out += [left[s : s + config.batch] for s in range(0, len(left), config.batch)]
+    return [out[i] for i in rng.permutation(len(out)) if len(out[i]) >= 2]
+
+
+def as_heads(arrays: dict[str, np.ndarray]) -> Heads:
+    return Heads(arrays, "unsaved", {})
+
+
+def save(arrays: dict[str, np.ndarray], path: Path, meta: dict) -> None:
+    """float16 weights (mean/std/biases stay float32) + JSON metadata; plain .npz, no pickles."""
+    small = {k: v.astype(np.float16) if v.ndim == 2 else v for k, v in arrays.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta, sort_keys=True)), **small)
+    tmp.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=CHECKPOINT)
+    parser.add_argument("--exclude", nargs="*", default=[], help="training sources to leave out")
+    args = parser.parse_args()
+    names = [n for n in TRAIN_SOURCES if n not in args.exclude]
+    started = time.perf_counter()
+    data = load_data(names)
+    prep = time.perf_counter() - started
+    print(f"{len(data)} images, {len(data.strings)} texts from {', '.join(names)} ({prep:.0f}s to load/extract)",
+          file=sys.stderr)
+    config = TrainConfig()
+    t0 = time.perf_counter()
+    arrays = train(data, config)
+    seconds = time.perf_counter() - t0
+    counts = {n: int((data.source == n).sum()) for n in names}
+    meta = {"config": asdict(config), "sources": counts, "packages": {n: SOURCES[n].packages for n in names},
+            "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0"]}
+    save(arrays, args.out, meta)
+    print(f"trained in {seconds:.0f}s -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

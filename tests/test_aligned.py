@@ -1,0 +1,95 @@
+"""The `aligned` encoder: the committed checkpoint, the encoder contract, and real caption -> image matches on the demo."""
+
+import json
+
+import numpy as np
+import pytest
+
+import mmrec_core.aligned  # noqa: F401  (registers the family)
+from conftest import DEMO
+from mmrec_core.aligned import CHECKPOINT, load_heads
+from mmrec_core.catalog import load_catalog
+from mmrec_core.encoders import get_encoders, list_encoders
+from mmrec_core.errors import EncoderError, EncoderUnavailable
+from mmrec_core.media import load_image
+
+
+def test_committed_checkpoint_is_small_and_well_formed():
+    assert CHECKPOINT.stat().st_size < 4_000_000
+    heads = load_heads()
+    assert heads.dim == heads.arrays["img_w"].shape[1] + (384 if heads.mix < 1 else 0) and heads.meta["sources"]
+    reserved = {"openclipart", "noto-emoji", "emojify", "gcompris"}
+    assert not reserved & set(heads.meta["sources"])  # evaluation sets never trained on
+
+
+def test_heads_contract_without_models():
+    heads = load_heads()
+    rng = np.random.default_rng(0)
+    t = heads.text(rng.standard_normal((3, 384)).astype(np.float32))
+    v = heads.image(rng.standard_normal((2, 1280)).astype(np.float32), rng.standard_normal((2, 384)).astype(np.float32))
+    for x, n in ((t, 3), (v, 2)):
+        assert x.shape == (n, heads.dim) and x.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+
+
+def test_registered_and_lazy():
+    assert "aligned" in list_encoders()
+    enc = get_encoders("aligned")
+    assert get_encoders("aligned") is enc
+    assert enc.text.dim == enc.image.dim == load_heads().dim
+    assert enc.text.name.startswith("aligned-") and enc.image.name != enc.text.name
+    assert enc.audio.modality == "audio"
+    with pytest.raises(EncoderError, match="takes no argument"):
+        get_encoders("aligned:x")
+
+
+def test_bad_checkpoints_are_refused(tmp_path):
+    with pytest.raises(EncoderUnavailable, match="train_aligned"):
+        load_heads(tmp_path / "nope.npz")
+    np.savez(tmp_path / "partial.npz", text_w=np.zeros((384, 8), np.float32))
+    with pytest.raises(EncoderError, match="lacks"):
+        load_heads(tmp_path / "partial.npz")
+    good = dict(np.load(CHECKPOINT, allow_pickle=False))
+    good["img_w"] = np.zeros((10, 3), np.float16)
+    np.savez(tmp_path / "shapes.npz", **good)
+    with pytest.raises(EncoderError, match="wrong shapes"):
+        load_heads(tmp_path / "shapes.npz")
+    (tmp_path / "pickle.npz").write_bytes(b"not a zip")
+    with pytest.raises(EncoderError, match="cannot read"):
+        load_heads(tmp_path / "pickle.npz")
+    np.savez(tmp_path / "obj.npz", meta=np.array([json.dumps({}), {"x": 1}], dtype=object))
+    with pytest.raises(EncoderError):
+        load_heads(tmp_path / "obj.npz")
+
+
+@pytest.fixture(scope="module")
+def demo_subset():
+    items = [it for it in load_catalog(DEMO).items if it.image][::19][:50]
+    return items, [load_image(it.image) for it in items]
+
+
+def test_encoder_contract_with_the_real_towers(demo_subset):
+    enc = get_encoders("aligned")
+    _, images = demo_subset
+    v = enc.image.encode(images[:3])
+    t = enc.text.encode(["a penguin on ice", "", "a red sports car"])
+    for x, n in ((v, 3), (t, 3)):
+        assert x.shape == (n, enc.image.dim) and x.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
+
+
+def test_captions_find_their_images_among_50_demo_stamps(demo_subset):
+    """Rank of the right image among 50 demo stamps (alpha = 1), against the label bridge on the same subset."""
+    items, images = demo_subset
+    caps = [it.description or it.title for it in items]
+
+    def ranks(name):
+        enc = get_encoders(name)
+        sims = enc.text.encode(caps) @ enc.image.encode(images).T
+        return 1 + (sims > np.diag(sims)[:, None]).sum(1)
+
+    aligned, bridge = ranks("aligned"), ranks("bridge")
+    assert np.mean(aligned <= 5) >= 0.6 and np.mean(1 / aligned) > np.mean(1 / bridge) + 0.1
+    by_id = {it.id: r for it, r in zip(items, aligned)}
+    known = [i for i in by_id if i.split("-")[0] in ("animals", "food", "vehicles")][:5]
+    assert known and all(by_id[i] <= 10 for i in known), {i: int(by_id[i]) for i in known}
