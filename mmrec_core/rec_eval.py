@@ -36,26 +36,36 @@ class Split:
     seed: int
 
 
-def split_interactions(inter: Interactions, *, how: str = "temporal", holdout: int = 1, seed: int = 0) -> Split:
-    """Hold out, per user with more than `holdout` interactions, the latest ones (temporal) or random ones (seeded)."""
+def split_interactions(inter: Interactions, *, how: str = "temporal", holdout: int = 1, seed: int = 0,
+                       cold_items: float = 0.0) -> Split:
+    """Hold out, per user with more than `holdout` interactions, the latest ones (temporal) or random ones (seeded).
+
+    cold_items > 0 also withdraws that share of the items (seeded) from training altogether: every
+    interaction with them is held out, so they are cold and only content can reach them.
+    """
     if how not in SPLITS:
         raise EvaluationError(f"unknown split {how!r}. Available: {', '.join(SPLITS)}")
-    if holdout < 1:
-        raise EvaluationError(f"holdout={holdout!r} must be >= 1")
+    if holdout < 1 or not 0.0 <= cold_items < 1.0:
+        raise EvaluationError(f"holdout={holdout!r} must be >= 1 and cold_items={cold_items!r} in [0, 1)")
     rng = np.random.default_rng(seed)
-    in_test = np.zeros(len(inter), bool)
+    cold = np.zeros(inter.n_items, bool)
+    cold[rng.choice(inter.n_items, int(round(cold_items * inter.n_items)), replace=False)] = True
+    in_test = cold[inter.rows]
+    dropped = np.zeros(len(inter), bool)  # cold interactions of users too short to evaluate: in neither part
     starts = np.searchsorted(inter.users, np.arange(inter.n_users + 1))
     test: dict[int, tuple[int, ...]] = {}
     for u in range(inter.n_users):
-        lo, hi = int(starts[u]), int(starts[u + 1])
-        if hi - lo <= holdout:
+        span = slice(int(starts[u]), int(starts[u + 1]))
+        warm = np.flatnonzero(~in_test[span]) + span.start
+        if warm.size <= holdout:
+            dropped[span] = in_test[span]
+            in_test[span] = False
             continue
-        picked = np.arange(hi - holdout, hi) if how == "temporal" else lo + np.sort(rng.choice(hi - lo, holdout, replace=False))
-        in_test[picked] = True
-        test[u] = tuple(int(r) for r in inter.rows[picked])
+        in_test[warm[-holdout:] if how == "temporal" else np.sort(rng.choice(warm, holdout, replace=False))] = True
+        test[u] = tuple(int(r) for r in inter.rows[span][in_test[span]])
     if not test:
         raise EvaluationError(f"no user has more than {holdout} interaction(s): nothing to hold out")
-    return Split(inter.subset(~in_test), test, how, seed)
+    return Split(inter.subset(~in_test & ~dropped), test, how, seed)
 
 
 def coverage(lists: Sequence[Sequence[int]], n_items: int) -> float:

@@ -138,6 +138,16 @@ class RecEngine:
         return top_k(s.scores, valid, k)
 
 
+def history_from_profile(store: Store, profile: Any) -> History:
+    """A dashboard `profile.Profile` as a History: its liked items (oldest first) and uploads; dislikes are not used.
+
+    Ids the store does not hold are skipped (a profile from another catalog version).
+    """
+    known = {iid: r for r, iid in enumerate(store.ids)}
+    return History(rows=tuple(known[i] for i in profile.liked if i in known),
+                   uploads=tuple(u.vectors for u in profile.uploads))
+
+
 def model_dir(store: Store, name: str) -> Path:
     return store.path / MODELS_DIR / name
 

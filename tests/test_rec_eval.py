@@ -104,3 +104,17 @@ def test_sweep_shows_what_fusion_does_when_only_text_exists(planted, tmp_path):
     rows = weight_sweep(make_model("content", text_only), split, alpha_settings([0.0, 0.3, 0.7, 1.0]), k=5)
     assert rows[0]["recall@5"] == rows[1]["recall@5"] == rows[2]["recall@5"] > 0
     assert rows[3]["recall@5"] == 0 and rows[3]["coverage@5"] == 0
+
+
+def test_cold_item_split_keeps_withdrawn_items_out_of_training(planted):
+    store, inter = planted
+    split = split_interactions(inter, cold_items=0.2, seed=1)
+    counts = split.train.item_counts()
+    held = {r for rows in split.test.values() for r in rows}
+    cold = {r for r in held if counts[r] == 0}
+    assert len(cold) >= 8 and len(split.train) + sum(map(len, split.test.values())) <= len(inter)
+    pop, content = (make_model(n, store) for n in ("popularity", "content"))
+    pop.fit(split.train)
+    rows = {n: score_model(m, split, k=10) for n, m in (("popularity", pop), ("content", content))}
+    assert rows["popularity"]["cold_users"] == rows["content"]["cold_users"] > 20
+    assert rows["content"]["cold_recall@10"] > rows["popularity"]["cold_recall@10"] + 0.2

@@ -204,3 +204,15 @@ def test_saved_arrays_hold_no_pickles(planted, engine):
     folder = save_model(store, "hybrid", engine.trained["hybrid"])
     with np.load(folder / "arrays.npz", allow_pickle=False) as f:
         assert all(f[k].dtype != object for k in f.files)
+
+
+def test_a_dashboard_profile_becomes_a_history(planted, engine):
+    from mmrec_core.profile import Profile, Upload
+    from mmrec_core.recommend import history_from_profile
+
+    store, centres, _ = planted
+    upload = Upload("drawing.png", "image", QueryVectors(text=centres[1], image=centres[1]))
+    history = history_from_profile(store, Profile(liked=("i010", "gone-since"), disliked=("i011",), uploads=(upload,)))
+    assert history.rows == (10,) and len(history.uploads) == 1 and history.user_id is None
+    ids = [h.id for h in engine.recommend(history, model="hybrid", k=5)]
+    assert sum(int(i[1:]) % CLUSTERS == 1 for i in ids) >= 4

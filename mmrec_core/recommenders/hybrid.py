@@ -68,61 +68,24 @@ class Hybrid:
         return item_weights(self.store.retriever.present[rows], weights.as_array()).astype(np.float32)
 
     def fit(self, train: Interactions, *, progress: Progress = no_progress) -> None:
-        import torch
-
-        cfg = self.config
+        """BPR on the items with interactions (negatives drawn among them too, so unseen content is not
+        learnt as bad); items without interactions get γ = 0 and the median bias."""
         seen = np.unique(train.rows)
         if seen.size < 2:
             raise ModelError(f"hybrid needs interactions on at least 2 items, got {seen.size}")
-        torch.manual_seed(cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        mods = self._modalities()
-        feats = {m: torch.from_numpy(np.array(self.store.embeddings[m][seen], dtype=np.float32)) for m in mods}
-        w_items = torch.from_numpy(self._item_weights(cfg.weights, seen))
-        k = cfg.dim
-        proj = {m: torch.nn.Parameter(torch.randn(f.shape[1], k) * 0.01) for m, f in feats.items()}
-        gamma = torch.nn.Parameter(torch.randn(seen.size, k) * 0.01)
-        bias = torch.nn.Parameter(torch.zeros(seen.size))
-        users = torch.nn.Parameter(torch.randn(train.n_users, k) * 0.01)
-        opt = torch.optim.Adam([*proj.values(), gamma, bias, users], lr=cfg.lr)
-        local = np.searchsorted(seen, train.rows)
-        codes = np.sort(train.users * seen.size + local)
-
-        def reps(idx: torch.Tensor) -> torch.Tensor:
-            out = gamma[idx]
-            for j, m in enumerate(MODALITIES):
-                if m in proj:
-                    out = out + w_items[idx, j : j + 1] * (feats[m][idx] @ proj[m])
-            return out
-
-        for epoch in range(cfg.epochs):
-            order = rng.permutation(len(train))
-            for start in range(0, order.size, cfg.batch_size):
-                batch = order[start : start + cfg.batch_size]
-                u_np, i_np = train.users[batch], local[batch]
-                j_np = _negatives(rng, u_np, seen.size, codes)
-                u, i, j = (torch.from_numpy(a) for a in (u_np, i_np, j_np))
-                ri, rj, uu = reps(i), reps(j), users[u]
-                x = (uu * (ri - rj)).sum(1) + bias[i] - bias[j]
-                penalty = (uu.pow(2).sum(1) + gamma[i].pow(2).sum(1) + gamma[j].pow(2).sum(1)
-                           + bias[i].pow(2) + bias[j].pow(2))
-                loss = torch.nn.functional.softplus(-x).mean() + cfg.reg * penalty.mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            progress("epoch", epoch + 1, cfg.epochs)
+        feats = {m: np.array(self.store.embeddings[m][seen], dtype=np.float32) for m in self._modalities()}
+        proj, gamma, bias, users = _train_bpr(self.config, feats, self._item_weights(self.config.weights, seen),
+                                              train.users, np.searchsorted(seen, train.rows), train.n_users, progress)
         n = len(self.store.items)
-        b = bias.detach().numpy()
-        self.proj = {m: p.detach().numpy().copy() for m, p in proj.items()}
-        self.gamma = np.zeros((n, k), np.float32)
-        self.gamma[seen] = gamma.detach().numpy()
-        self.bias = np.full(n, float(np.median(b)), np.float32)
-        self.bias[seen] = b
-        self.users = users.detach().numpy().copy()
-        self.train = train
+        self.proj = proj
+        self.gamma = np.zeros((n, self.config.dim), np.float32)
+        self.gamma[seen] = gamma
+        self.bias = np.full(n, float(np.median(bias)), np.float32)
+        self.bias[seen] = bias
+        self.users, self.train = users, train
         self._reps.clear()
-        reps_now, _ = self.representations()
-        self.target = float(np.mean(self.bias[train.rows] + np.einsum("ij,ij->i", reps_now[train.rows], self.users[train.users])))
+        reps, _ = self.representations()
+        self.target = float(np.mean(self.bias[train.rows] + np.einsum("ij,ij->i", reps[train.rows], users[train.users])))
 
     def representations(self, weights: Weights | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Item representations R float32 (n, dim) under these weights, and the fold-in Gram R^T R (dim, dim)."""
@@ -230,6 +193,51 @@ class Hybrid:
             raise ModelError(f"saved hybrid has {self.users.shape[0]} user vectors for {train.n_users} users: retrain")
         self.train = train
         self._reps.clear()
+
+
+def _train_bpr(cfg: HybridConfig, feats: Mapping[str, np.ndarray], w_items: np.ndarray, users: np.ndarray,
+               items: np.ndarray, n_users: int, progress: Progress):
+    """Seeded BPR with Adam over (user, item) pairs; items are local indices into feats' rows.
+
+    Returns numpy float32: projections {m: (d_m, dim)}, γ (n_seen, dim), b (n_seen,), user vectors (n_users, dim).
+    """
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    n_items, k = w_items.shape[0], cfg.dim
+    x = {m: torch.from_numpy(f) for m, f in feats.items()}
+    w = torch.from_numpy(w_items)
+    proj = {m: torch.nn.Parameter(torch.randn(f.shape[1], k) * 0.01) for m, f in x.items()}
+    gamma = torch.nn.Parameter(torch.randn(n_items, k) * 0.01)
+    bias = torch.nn.Parameter(torch.zeros(n_items))
+    user = torch.nn.Parameter(torch.randn(n_users, k) * 0.01)
+    opt = torch.optim.Adam([*proj.values(), gamma, bias, user], lr=cfg.lr)
+    codes = np.sort(users * n_items + items)
+
+    def reps(idx: torch.Tensor) -> torch.Tensor:
+        out = gamma[idx]
+        for j, m in enumerate(MODALITIES):
+            if m in proj:
+                out = out + w[idx, j : j + 1] * (x[m][idx] @ proj[m])
+        return out
+
+    for epoch in range(cfg.epochs):
+        order = rng.permutation(users.size)
+        for start in range(0, order.size, cfg.batch_size):
+            batch = order[start : start + cfg.batch_size]
+            neg = _negatives(rng, users[batch], n_items, codes)
+            u, i, j = (torch.from_numpy(a) for a in (users[batch], items[batch], neg))
+            uu = user[u]
+            margin = (uu * (reps(i) - reps(j))).sum(1) + bias[i] - bias[j]
+            penalty = uu.pow(2).sum(1) + gamma[i].pow(2).sum(1) + gamma[j].pow(2).sum(1) + bias[i].pow(2) + bias[j].pow(2)
+            loss = torch.nn.functional.softplus(-margin).mean() + cfg.reg * penalty.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        progress("epoch", epoch + 1, cfg.epochs)
+    out = lambda p: p.detach().numpy().copy()  # noqa: E731
+    return {m: out(p) for m, p in proj.items()}, out(gamma), out(bias), out(user)
 
 
 def _negatives(rng: np.random.Generator, users: np.ndarray, n_items: int, codes: np.ndarray) -> np.ndarray:
