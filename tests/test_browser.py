@@ -7,6 +7,7 @@ screenshots of every page to tests/out/*.png.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -25,6 +26,9 @@ OUT = ROOT / "tests" / "out"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
+HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">Evil'
+HOSTILE_DESCRIPTION = "<script>window.__pwned=2</script> [link](javascript:window.__pwned=3) **loud**"
+
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's /usr/bin/chromium (apt install chromium)")
 
 
@@ -41,6 +45,8 @@ def server(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
 
     home = tmp_path_factory.mktemp("browser-home")
     shutil.copytree(tiny_catalog, home / "catalog")
+    with open(home / "catalog" / "catalog.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["xss", HOSTILE_TITLE, HOSTILE_DESCRIPTION, "", "", "<b>bold</b>;evil", ""])
     ingest(home / "catalog", home / "stores" / "demo")
     port = free_port()
     env = {**os.environ, "MMREC_HOME": str(home)}
@@ -147,3 +153,20 @@ def test_search_slider_like_and_every_page(server, page):
         settle(pg)
         assert not pg.locator('[data-testid="stException"]').count(), name
         pg.screenshot(path=OUT / f"{name}.png", full_page=True)
+
+
+def test_hostile_titles_render_as_text_and_run_nothing(server, page):
+    pg = page
+    pg.goto(f"{server}/?q=Evil+script+link&k=9&alpha=0")
+    pg.get_by_text("Why these results").wait_for(timeout=120_000)
+    settle(pg)
+    assert any("Evil" in h for h in headings(pg))
+    assert pg.get_by_text('onerror="window.__pwned=1"', exact=False).count() >= 1  # shown literally
+    assert pg.evaluate("typeof window.__pwned") == "undefined"
+    assert pg.locator("img[src='x']").count() == 0 and pg.locator("script", has_text="__pwned").count() == 0
+    assert pg.locator("a[href^='javascript']").count() == 0
+    pg.goto(f"{server}/catalog?store=demo")
+    pg.get_by_role("heading", name="Catalog").wait_for(timeout=60_000)
+    settle(pg)
+    assert pg.evaluate("typeof window.__pwned") == "undefined"
+    pg.screenshot(path=OUT / "hostile.png", full_page=True)
