@@ -25,6 +25,7 @@ if wanted in PAGES and wanted != name:
 ui.sidebar()
 ui.sync_url(name)
 ui.show_flash()
+ui.encode_panel()
 ui.ss._router_active = True  # pages check it: see ui.routed()
 try:
     page.run()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mmrec_core.cli_recs import add_commands
+from mmrec_core.encoders import DEFAULT_ENCODER
 from mmrec_core.errors import MMRecError
 from mmrec_core.fusion import Weights, list_strategies
 
@@ -33,9 +34,13 @@ def _weights(args: argparse.Namespace) -> Weights:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from mmrec_core.ingest import ingest
+    from mmrec_core.ingest import catalog_of_store, ingest
+    from mmrec_core.store import open_store
 
-    report = ingest(args.src, args.store, encoder=args.encoder, progress=_progress_printer())
+    src = Path(args.src)
+    if (src / "CURRENT").is_file():  # a store: re-encode its items (e.g. with another encoder)
+        src = catalog_of_store(open_store(src))
+    report = ingest(src, args.store, encoder=args.encoder, progress=_progress_printer())
     if report.warning:
         print(f"warning: {report.warning}", file=sys.stderr)
     summary = report.summary()
@@ -110,10 +115,11 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mmrec_core", description="mmrec: multimodal fusion search")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("ingest", help="read a catalog (folder, catalog.csv or .zip) into a store")
+    p = sub.add_parser("ingest", help="read a catalog (folder, catalog.csv or .zip, or a store to re-encode) into a store")
     p.add_argument("src")
     p.add_argument("--store", required=True)
-    p.add_argument("--encoder", default="bridge", help="bridge (offline default) or openclip:ARCH/TAG_OR_FILE")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER,
+                   help=f"{DEFAULT_ENCODER} (offline default), bridge, or openclip:ARCH/TAG_OR_FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("search", help="top-K items for a query")

@@ -1,5 +1,6 @@
-"""Encoders behind one protocol, registered by family name, plus the offline default `bridge`.
+"""Encoders behind one protocol, registered by family name, plus the offline `bridge`.
 
+The offline default is `aligned` (aligned.py): small trained heads over the bridge's towers.
 `bridge` puts text and images in one space without CLIP weights: text goes through MiniLM;
 an image goes through an ImageNet classifier (EfficientNet-Lite0) and becomes the
 probability-weighted mean of MiniLM embeddings of prompts for its top classes. Both packages
@@ -21,7 +22,8 @@ import numpy as np
 from mmrec_core.errors import EncoderError, EncoderUnavailable, UnknownNameError
 from mmrec_core.vectors import l2_normalize
 
-DEFAULT_ENCODER = "bridge"
+DEFAULT_ENCODER = "aligned"  # trained heads over the bridge's towers (mmrec_core/aligned.py)
+FALLBACK_ENCODER = "bridge"  # needs nothing but the pretrained towers
 BRIDGE_PROMPTS = ("a photo of a {}.", "a drawing of a {}.", "a cartoon of a {}.")
 
 
@@ -63,16 +65,21 @@ def register_family(name: str, usage: str) -> Callable[[Callable[[str], EncoderS
     return wrap
 
 
+def _register_builtin() -> None:
+    import mmrec_core.aligned  # noqa: F401  (registers the aligned family)
+    import mmrec_core.clip  # noqa: F401  (registers the openclip family)
+
+
 def list_encoders() -> dict[str, str]:
     """Family name -> usage string."""
-    import mmrec_core.clip  # noqa: F401  (registers the openclip family)
+    _register_builtin()
 
     return {name: usage for name, (_, usage) in _FAMILIES.items()}
 
 
 def get_encoders(name: str = DEFAULT_ENCODER) -> EncoderSet:
     """The EncoderSet for `name`, built once per process (thread-safe) and reused."""
-    import mmrec_core.clip  # noqa: F401
+    _register_builtin()
 
     family, _, arg = name.partition(":")
     if family not in _FAMILIES:
@@ -83,7 +90,7 @@ def get_encoders(name: str = DEFAULT_ENCODER) -> EncoderSet:
         return _LOADED[name]
 
 
-def load_encoders(name: str, *, fallback: str | None = DEFAULT_ENCODER) -> tuple[EncoderSet, str | None]:
+def load_encoders(name: str, *, fallback: str | None = FALLBACK_ENCODER) -> tuple[EncoderSet, str | None]:
     """get_encoders(name); if its weights are unavailable, the fallback set and the reason."""
     try:
         return get_encoders(name), None

@@ -74,8 +74,24 @@ def default_cache(*, seeds: Sequence[Path] = ()) -> EmbeddingCache:
     return EmbeddingCache(Path(path) if path else cache_dir() / "embeddings.sqlite", seeds=seeds)
 
 
+def catalog_of_store(store: Store) -> Catalog:
+    """The catalog a store was built from, read back from the store itself (its items and media).
+
+    Re-encoding a store with another encoder is `ingest(catalog_of_store(store), new_path, encoder=...)`.
+    The root is the original source when it still exists (so a shipped embedding seed there is used).
+    """
+    source = Path(str(store.manifest.get("source", "")))
+    root = source if source.is_dir() else store.path
+    items = tuple(
+        Item(id=it["id"], title=it.get("title") or "", description=it.get("description") or "",
+             tags=tuple(it.get("tags") or ()), image=store.media_path(it.get("image")),
+             audio=store.media_path(it.get("audio")), metadata=dict(it.get("metadata") or {}))
+        for it in store.items)
+    return Catalog(root=root, items=items, problems=())
+
+
 def ingest(
-    src: str | Path,
+    src: str | Path | Catalog,
     store_path: str | Path,
     *,
     encoder: str = DEFAULT_ENCODER,
@@ -84,13 +100,13 @@ def ingest(
     batch_size: int = 32,
     index_config: IndexConfig = IndexConfig(),
 ) -> IngestReport:
-    """Read `src` (folder, catalog.csv or .zip), embed every modality, write a new store version."""
+    """Read `src` (folder, catalog.csv, .zip or a Catalog), embed every modality, write a new store version."""
     start = time.perf_counter()
     store_path = Path(store_path)
     store_path.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".upload-", dir=store_path))
     try:
-        catalog = load_catalog(src, workdir=workdir)
+        catalog = src if isinstance(src, Catalog) else load_catalog(src, workdir=workdir)
         if not catalog.items:
             reasons = "; ".join(f"{p.item_id}: {p.reason}" for p in catalog.problems[:5])
             raise CatalogError(f"the catalog has no usable items{' (' + reasons + ')' if reasons else ''}")
@@ -103,7 +119,7 @@ def ingest(
         _embed_media(catalog.items, "image", encoders, cache, work, progress, batch_size)
         _embed_media(catalog.items, "audio", encoders, cache, work, progress, batch_size)
         progress("store", 0, 1)
-        spec = encoder if warning is None else DEFAULT_ENCODER
+        spec = encoder if warning is None else encoders.name
         store = _write(catalog, store_path, encoders, spec, work, index_config)
         progress("store", 1, 1)
     finally:

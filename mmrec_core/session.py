@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -209,3 +210,32 @@ def _media_paths(csv_bytes: bytes) -> list[str]:
             if value and not value.startswith("/") and ".." not in PurePosixPath(value).parts:
                 out.append(value)
     return out
+
+
+# ---------- one catalog, several encoders ----------
+
+ENCODER_CHOICES = ("aligned", "bridge", "openclip")  # what the dashboard offers; openclip needs a spec
+
+
+def encoder_slug(spec: str) -> str:
+    """A short store-name suffix for an encoder spec: 'bridge', 'aligned', 'openclip-ViT-B-32-3f9a2c'."""
+    family, _, arg = spec.partition(":")
+    if not arg:
+        return re.sub(r"[^A-Za-z0-9_-]", "-", family)[:20]
+    arch = re.split(r"[/@]", arg, maxsplit=1)[0]
+    digest = hashlib.sha1(spec.encode()).hexdigest()[:6]
+    return f"{family}-{re.sub(r'[^A-Za-z0-9_-]', '-', arch)[:16]}-{digest}"
+
+
+def variant_name(base: str, spec: str) -> str:
+    """The store holding catalog `base` encoded with `spec` (still a valid store name)."""
+    suffix = encoder_slug(spec)
+    return valid_store_name(f"{base[:39 - len(suffix)]}-{suffix}")
+
+
+def base_of(store: str, spec: str, existing: Sequence[str]) -> str:
+    """The catalog a store is a variant of: 'demo-bridge' (spec bridge) -> 'demo' when 'demo' exists."""
+    suffix = f"-{encoder_slug(spec)}"
+    if store.endswith(suffix) and store[: -len(suffix)] in existing:
+        return store[: -len(suffix)]
+    return store
