@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from mmrec_core.cache import EmbeddingCache  # noqa: E402
 from mmrec_core.catalog import load_catalog  # noqa: E402
-from mmrec_core.encoders import get_encoders  # noqa: E402
+from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders  # noqa: E402
 from mmrec_core.ingest import ingest  # noqa: E402
 from mmrec_core.media import load_audio, load_image  # noqa: E402
 
@@ -40,8 +40,15 @@ def subset(src: Path, dest: Path, limit: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="first N items only (0 = all)")
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER)
     args = parser.parse_args()
-    enc = get_encoders("bridge")  # model load is not ingest work
+    enc = get_encoders(args.encoder)
+    # model load is neither ingest nor forward work: load every tower before timing either
+    from PIL import Image
+    import numpy as np
+    enc.text.encode(["warm up"])
+    enc.image.encode([Image.new("RGB", (64, 64), "white")])
+    enc.audio.features([np.random.default_rng(0).standard_normal(22050).astype(np.float32)])
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         src = ROOT / "assets" / "demo"
@@ -50,7 +57,7 @@ def main() -> None:
             src = subset(src, tmp / "cat", args.limit)
         cache = EmbeddingCache(tmp / "cache.sqlite")
         t = time.perf_counter()
-        report = ingest(src, tmp / "store", cache=cache)
+        report = ingest(src, tmp / "store", cache=cache, encoder=args.encoder)
         ingest_s = time.perf_counter() - t
         n = len(report.store.items)
         cat = load_catalog(src)
@@ -66,9 +73,10 @@ def main() -> None:
             enc.audio.features(clips[s:s + 32])
         bare_s = time.perf_counter() - t
         t = time.perf_counter()
-        again = ingest(src, tmp / "store", cache=cache)
+        again = ingest(src, tmp / "store", cache=cache, encoder=args.encoder)
         re_s = time.perf_counter() - t
         shutil.rmtree(tmp / "store", ignore_errors=True)
+    print(f"encoder: {args.encoder}")
     print(f"items: {n} (text {len(texts)}, image {len(images)}, audio {len(clips)})")
     print(f"ingest, empty cache: {ingest_s:.1f} s = {n / ingest_s:.1f} items/s")
     print(f"bare encoder forward on decoded inputs: {bare_s:.1f} s")

@@ -23,8 +23,9 @@ def demo_items():
 
 
 @pytest.mark.skipif(not SEED.is_file(), reason="the demo embedding seed is built by scripts/build_demo_embeddings.py")
-def test_shipped_seed_matches_a_fresh_encode(demo_items):
-    enc = get_encoders("bridge")
+@pytest.mark.parametrize("encoder", ["aligned", "bridge"])
+def test_shipped_seed_matches_a_fresh_encode(demo_items, encoder):
+    enc = get_encoders(encoder)
     seed = load_seed(SEED)
     sample = random.Random(0).sample([it for it in demo_items if it.image], 6)
     fresh = enc.image.encode([load_image(it.image) for it in sample])
@@ -64,5 +65,5 @@ def test_caption_finds_its_image_on_a_demo_subset(demo_items, tmp_path):
     for it in picked:
         ranked = [h.id for h in engine.search(Query(text=it.description or it.title), Weights(0, 1, 0), k=5)]
         hits_at_5 += it.id in ranked
-    # chance is 5/40 = 12.5%; the label bridge must do clearly better on real stamps
+    # chance is 5/40 = 12.5%; the default encoder must do clearly better on real stamps
     assert hits_at_5 / len(picked) >= 0.3
