@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -131,8 +132,7 @@ def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCac
                 progress: Progress, batch_size: int) -> None:
     todo = {i: it.text for i, it in enumerate(items) if it.text}
     keys = {i: content_key(text) for i, text in todo.items()}
-    _fill("text", todo, keys, lambda batch: encoders.text.encode(batch), encoders.text.name,
-          cache, work, progress, batch_size * 2)
+    _fill("text", todo, keys, encoders.text.encode, encoders.text.name, cache, work, progress, batch_size * 2)
 
 
 def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cache: EmbeddingCache,
@@ -148,25 +148,30 @@ def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cac
     enc = encoders.for_modality(modality)
     fn = enc.features if isinstance(enc, LibrosaAudio) else enc.encode
 
-    def encode(batch_idx: Sequence[int]) -> tuple[list[int], np.ndarray]:
-        decoded, ok = [], []
+    def decode(batch_idx: Sequence[int]) -> tuple[list[int], list[Any], list[Problem]]:
+        decoded, ok, problems = [], [], []
         for i in batch_idx:
             try:
                 decoded.append(loader(paths[i]))
                 ok.append(i)
             except MediaError as exc:
-                work.problems.append(Problem(items[i].id, modality, str(exc)))
-        return ok, fn(decoded) if decoded else np.zeros((0, enc.dim), np.float32)
+                problems.append(Problem(items[i].id, modality, str(exc)))
+        return ok, decoded, problems
 
-    _fill(modality, {i: i for i in keys}, keys, encode, enc.name, cache, work, progress, batch_size, by_index=True)
+    _fill(modality, {i: i for i in keys}, keys, fn, enc.name, cache, work, progress, batch_size, prepare=decode)
     for i, p in paths.items():
         if i in work.vectors[modality]:
             work.keys[modality][i] = keys[i]
 
 
-def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Callable, encoder_name: str,
-          cache: EmbeddingCache, work: _Work, progress: Progress, batch_size: int, *, by_index: bool = False) -> None:
-    """Take what the cache has, encode the rest in batches, report progress, write back to the cache."""
+def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Callable[[list[Any]], np.ndarray],
+          encoder_name: str, cache: EmbeddingCache, work: _Work, progress: Progress, batch_size: int, *,
+          prepare: Callable[[Sequence[int]], tuple[list[int], list[Any], list[Problem]]] | None = None) -> None:
+    """Take what the cache has, encode the rest in batches, report progress, write back to the cache.
+
+    `prepare(batch) -> (ok, inputs, problems)` turns item indices into encoder inputs (decoding media);
+    it runs one batch ahead in a thread, so decoding overlaps the encoder's forward pass.
+    """
     hits = cache.get_many(encoder_name, keys.values())
     missing = [i for i in todo if keys[i] not in hits]
     for i in todo:
@@ -175,19 +180,22 @@ def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Cal
     work.cached[modality] = len(todo) - len(missing)
     total, done = len(todo), len(todo) - len(missing)
     progress(modality, done, total)
-    for start in range(0, len(missing), batch_size):
-        batch = missing[start : start + batch_size]
-        if by_index:
-            ok, vecs = encode(batch)
-        else:
-            ok, vecs = batch, encode([todo[i] for i in batch])
-        fresh = {keys[i]: v for i, v in zip(ok, vecs)}
-        cache.put_many(encoder_name, fresh)
-        for i, v in zip(ok, vecs):
-            work.vectors[modality][i] = v
-        work.encoded[modality] += len(ok)
-        done += len(batch)
-        progress(modality, done, total)
+    batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
+    prep = prepare or (lambda batch: (list(batch), [todo[i] for i in batch], []))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrec-decode") as pool:
+        ahead = pool.submit(prep, batches[0]) if batches else None
+        for k, batch in enumerate(batches):
+            ok, inputs, problems = ahead.result()
+            ahead = pool.submit(prep, batches[k + 1]) if k + 1 < len(batches) else None
+            work.problems.extend(problems)
+            if ok:
+                vecs = encode(inputs)
+                cache.put_many(encoder_name, {keys[i]: v for i, v in zip(ok, vecs)})
+                for i, v in zip(ok, vecs):
+                    work.vectors[modality][i] = v
+                work.encoded[modality] += len(ok)
+            done += len(batch)
+            progress(modality, done, total)
 
 
 def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, work: _Work,
