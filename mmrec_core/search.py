@@ -7,6 +7,7 @@ similarities (c, M); `rank` fuses them under any weights/strategy and takes the 
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -109,13 +110,15 @@ class Retriever:
         )
         self.kinds = {m: config.resolve(int(self.present[:, j].sum())) for j, m in enumerate(MODALITIES)}
         self.ann: dict[str, AnnIndex] = dict(ann or {})
+        self._build_lock = threading.Lock()
 
     def build_ann(self) -> dict[str, AnnIndex]:
         """Build the ANN index of every modality whose kind is not flat (and has rows)."""
-        for j, m in enumerate(MODALITIES):
-            rows = np.flatnonzero(self.present[:, j])
-            if self.kinds[m] != "flat" and m not in self.ann and rows.size:
-                self.ann[m] = AnnIndex.build(self.embeddings[m], rows, self.kinds[m], self.config)
+        with self._build_lock:  # sessions searching at once build a missing index once, not once each
+            for j, m in enumerate(MODALITIES):
+                rows = np.flatnonzero(self.present[:, j])
+                if self.kinds[m] != "flat" and m not in self.ann and rows.size:
+                    self.ann[m] = AnnIndex.build(self.embeddings[m], rows, self.kinds[m], self.config)
         return self.ann
 
     @property

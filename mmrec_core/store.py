@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,9 @@ class Store:
     scaler: AudioScaler
     report: list[dict[str, str]] = field(default_factory=list)
     _retriever: Retriever | None = None
+    # One Store is shared by every dashboard session (through the cached Engine): without the lock,
+    # sessions that search at once each load the FAISS indexes, one full copy per session.
+    _retriever_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def ids(self) -> list[str]:
@@ -72,15 +76,19 @@ class Store:
 
     @property
     def retriever(self) -> Retriever:
-        if self._retriever is None:
-            config = IndexConfig(**self.manifest.get("index", {}).get("config", {}))
-            ann = {}
-            for m, kind in self.manifest.get("index", {}).get("kinds", {}).items():
-                f = self.version_dir / f"index_{m}.faiss"
-                if kind != "flat" and f.is_file():
-                    ann[m] = AnnIndex.load(f, kind, config)
-            self._retriever = Retriever(self.embeddings, config=config, ann=ann)
-        return self._retriever
+        with self._retriever_lock:
+            if self._retriever is None:
+                self._retriever = self._open_retriever()
+            return self._retriever
+
+    def _open_retriever(self) -> Retriever:
+        config = IndexConfig(**self.manifest.get("index", {}).get("config", {}))
+        ann = {}
+        for m, kind in self.manifest.get("index", {}).get("kinds", {}).items():
+            f = self.version_dir / f"index_{m}.faiss"
+            if kind != "flat" and f.is_file():
+                ann[m] = AnnIndex.load(f, kind, config)
+        return Retriever(self.embeddings, config=config, ann=ann)
 
 
 def list_stores(root: Path) -> list[Path]:
