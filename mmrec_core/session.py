@@ -164,7 +164,9 @@ def stage_upload(files: Sequence[tuple[str, bytes]], dest: Path, *, max_bytes: i
         raise CatalogError("nothing uploaded: choose a .zip catalog, or catalog.csv and its media files")
     total = sum(len(data) for _, data in files)
     if total > max_bytes:
-        raise CatalogError(f"upload is {total / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB")
+        # MB as Streamlit counts server.maxUploadSize (2**20 bytes), so the two limits read the same
+        raise CatalogError(f"upload is {total / 2**20:.0f} MB; the limit is {max_bytes / 2**20:.0f} MB "
+                           "for one catalog, all its files together")
     names = [PurePosixPath(n.replace("\\", "/")).name for n, _ in files]
     zips = [i for i, n in enumerate(names) if n.lower().endswith(".zip")]
     csvs = [i for i, n in enumerate(names) if n.lower().endswith(".csv")]
