@@ -15,6 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+# Imported in full before any page draws: plotly peeks at sys.modules["pandas"] without importing it, so a
+# session drawing a chart while another session is still importing pandas met a half-made module.
+import pandas  # noqa: F401
 import streamlit as st
 
 from mmrec_core import profile as prof
