@@ -1,5 +1,8 @@
 """Handcrafted audio features (librosa): summary statistics of a clip, standardised per catalog.
 
+An audio encoder (this one, or AisfxAudio in audio_aisfx.py) has `raw_dim`, `sample_rate` and
+`features(waveforms) -> float32 (n, raw_dim)`; its embedding is AudioScaler.apply(features), dim raw_dim + 1.
+
 Raw features are what the cache keeps; the `AudioScaler` is fit over a catalog and stored
 with it, so an uploaded query clip is scaled exactly like the catalog's clips.
 """
@@ -38,9 +41,10 @@ class AudioScaler:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, raw: np.ndarray) -> "AudioScaler":
-        if raw.ndim != 2 or raw.shape[0] < 2 or raw.shape[1] != len(FEATURE_NAMES):
-            return cls(np.zeros(len(FEATURE_NAMES), np.float32), np.ones(len(FEATURE_NAMES), np.float32))
+    def fit(cls, raw: np.ndarray, dim: int = len(FEATURE_NAMES)) -> "AudioScaler":
+        """Fit over a catalog's raw features (n, dim); with fewer than two clips, the identity."""
+        if raw.ndim != 2 or raw.shape[0] < 2 or raw.shape[1] != dim:
+            return cls(np.zeros(dim, np.float32), np.ones(dim, np.float32))
         std = raw.std(axis=0)
         return cls(raw.mean(axis=0).astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32))
 
@@ -64,7 +68,9 @@ class LibrosaAudio:
 
     modality = "audio"
     name = "librosa-v1"
-    dim = len(FEATURE_NAMES) + 1  # embedding dim; raw features have len(FEATURE_NAMES)
+    raw_dim = len(FEATURE_NAMES)  # what features() returns (and the cache keeps)
+    dim = raw_dim + 1  # the embedding, after AudioScaler.apply
+    sample_rate = AUDIO_SR
 
     def __init__(self, scaler: AudioScaler | None = None) -> None:
         self.scaler = scaler

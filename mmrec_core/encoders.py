@@ -10,6 +10,7 @@ uses real CLIP weights where a user has them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -22,8 +23,9 @@ import numpy as np
 from mmrec_core.errors import EncoderError, EncoderUnavailable, UnknownNameError
 from mmrec_core.vectors import l2_normalize
 
-DEFAULT_ENCODER = "aligned"  # trained heads over the bridge's towers (mmrec_core/aligned.py)
+DEFAULT_ENCODER = "aligned+aisfx"  # trained heads over the bridge's towers (aligned.py); aisfx audio (audio_aisfx.py)
 FALLBACK_ENCODER = "bridge"  # needs nothing but the pretrained towers
+AUDIO_SUFFIXES = ("aisfx",)  # SPEC+aisfx: that text/image family with the aisfx audio encoder (default audio: librosa)
 BRIDGE_PROMPTS = ("a photo of a {}.", "a drawing of a {}.", "a cartoon of a {}.")
 
 
@@ -74,30 +76,59 @@ def list_encoders() -> dict[str, str]:
     """Family name -> usage string."""
     _register_builtin()
 
-    return {name: usage for name, (_, usage) in _FAMILIES.items()}
+    return {**{name: usage for name, (_, usage) in _FAMILIES.items()},
+            **{f"+{a}": f"SPEC+{a}: any of the above with the {a} audio encoder" for a in AUDIO_SUFFIXES}}
+
+
+def split_audio(name: str) -> tuple[str, str | None]:
+    """'aligned+aisfx' -> ('aligned', 'aisfx'); 'bridge' -> ('bridge', None) (librosa audio)."""
+    for audio in AUDIO_SUFFIXES:
+        if name.endswith(f"+{audio}"):
+            return name[: -len(audio) - 1], audio
+    return name, None
+
+
+def _audio_encoder(audio: str) -> Encoder:
+    import importlib.util
+
+    if importlib.util.find_spec("aisfx") is None:
+        raise EncoderUnavailable("the aisfx audio encoder is not installed (pip install --no-deps aisfx==0.1.2).")
+    from mmrec_core.audio_aisfx import AisfxAudio
+
+    return AisfxAudio()
 
 
 def get_encoders(name: str = DEFAULT_ENCODER) -> EncoderSet:
     """The EncoderSet for `name`, built once per process (thread-safe) and reused."""
     _register_builtin()
-
-    family, _, arg = name.partition(":")
+    base, audio = split_audio(name)
+    family, _, arg = base.partition(":")
     if family not in _FAMILIES:
-        raise UnknownNameError(f"unknown encoder {name!r}. Available: {', '.join(u for _, u in _FAMILIES.values())}")
+        raise UnknownNameError(f"unknown encoder {name!r}. Available: {', '.join(list_encoders().values())}")
     with _LOCK:
         if name not in _LOADED:
-            _LOADED[name] = _FAMILIES[family][0](arg)
+            encoders = _FAMILIES[family][0](arg)
+            if audio:
+                encoders = EncoderSet(f"{encoders.name}+{audio}", encoders.text, encoders.image, _audio_encoder(audio))
+            _LOADED[name] = encoders
         return _LOADED[name]
 
 
 def load_encoders(name: str, *, fallback: str | None = FALLBACK_ENCODER) -> tuple[EncoderSet, str | None]:
-    """get_encoders(name); if its weights are unavailable, the fallback set and the reason."""
+    """get_encoders(name); if its weights are unavailable, the fallback set and the reason.
+
+    Without the audio suffix's package, the same text/image family with librosa audio is the fallback.
+    """
     try:
         return get_encoders(name), None
     except EncoderUnavailable as exc:
+        base, audio = split_audio(name)
+        if audio:
+            with contextlib.suppress(EncoderUnavailable):
+                return get_encoders(base), f"{exc} Using {base!r} (librosa audio) instead."
         if fallback is None or fallback == name:
             raise
-        return get_encoders(fallback), f"{exc} Using the default encoder {fallback!r} instead."
+        return get_encoders(fallback), f"{exc} Using the fallback encoder {fallback!r} instead."
 
 
 def torch_threads() -> None:

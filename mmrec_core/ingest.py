@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -13,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from mmrec_core.audio import AudioScaler, LibrosaAudio
+from mmrec_core.audio import AudioScaler
 from mmrec_core.cache import EmbeddingCache, content_key
 from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
 from mmrec_core.encoders import DEFAULT_ENCODER, EncoderSet, cache_dir, load_encoders
@@ -144,9 +145,11 @@ def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cac
             keys[i] = content_key(p.read_bytes())
         except OSError as exc:
             work.problems.append(Problem(items[i].id, modality, f"cannot read file: {exc}"))
-    loader = load_image if modality == "image" else load_audio
     enc = encoders.for_modality(modality)
-    fn = enc.features if isinstance(enc, LibrosaAudio) else enc.encode
+    if modality == "audio":  # raw features: the catalog's scaler turns them into embeddings in _write
+        fn, loader = enc.features, functools.partial(load_audio, sr=enc.sample_rate)
+    else:
+        fn, loader = enc.encode, load_image
 
     def decode(batch_idx: Sequence[int]) -> tuple[list[int], list[Any], list[Problem]]:
         decoded, ok, problems = [], [], []
@@ -213,8 +216,9 @@ def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, 
                 emb[m][row] = work.vectors[m][i]
     # audio: the cache holds raw features; the scaler is fit over this catalog and stored with it
     audio_rows = [row for row, i in enumerate(keep) if i in work.vectors["audio"]]
-    raw = np.stack([work.vectors["audio"][keep[row]] for row in audio_rows]) if audio_rows else np.zeros((0, 1))
-    scaler = AudioScaler.fit(raw)
+    raw_dim = encoders.audio.raw_dim
+    raw = np.stack([work.vectors["audio"][keep[row]] for row in audio_rows]) if audio_rows else np.zeros((0, raw_dim))
+    scaler = AudioScaler.fit(raw, raw_dim)
     if audio_rows:
         emb["audio"][audio_rows] = scaler.apply(raw)
     emb["text"], emb["image"] = l2_normalize(emb["text"]), l2_normalize(emb["image"])

@@ -81,7 +81,7 @@ class Engine:
         audio: list[np.ndarray] = []
         if query.audio is not None:
             try:
-                raw = self.encoders.audio.features([load_audio(query.audio)])
+                raw = self.encoders.audio.features([load_audio(query.audio, sr=self.encoders.audio.sample_rate)])
             except MediaError as exc:
                 raise QueryError(f"query audio: {exc}") from None
             audio.append(self.store.scaler.apply(raw)[0])

@@ -177,8 +177,13 @@ def require_engine() -> Engine:
 
 # ---------- encoders: one catalog, a store per encoder ----------
 
-ENCODER_LABELS = {"aligned": "aligned (trained heads; default)", "bridge": "bridge (ImageNet labels)",
-                  "openclip": "open_clip checkpoint…"}
+ENCODER_LABELS = {"aligned+aisfx": "aligned · aisfx audio (default)", "aligned": "aligned · librosa audio",
+                  "bridge": "bridge (ImageNet labels) · librosa audio", "openclip": "open_clip checkpoint…"}
+
+
+def encoder_choice(spec: str) -> str:
+    """The sidebar option for a store's spec: itself, or 'openclip' for any open_clip model."""
+    return "openclip" if spec.startswith("openclip:") else spec
 
 
 def store_spec(store: Store) -> str:
@@ -292,10 +297,11 @@ def sidebar() -> None:
     for m in MODALITIES:
         ss[f"w_{m}"] = round(getattr(view.weights, m), 2)
     spec = _spec_of(view.store) or DEFAULT_ENCODER
-    ss.w_encoder = ss.get("encode_request") or spec.partition(":")[0]
+    ss.w_encoder = ss.get("encode_request") or encoder_choice(spec)
+    choices = list(dict.fromkeys([*ENCODER_LABELS, ss.w_encoder]))  # a spec made elsewhere (CLI) is shown too
     with st.sidebar:
         st.selectbox("Store", names, key="w_store", on_change=_on_store)
-        st.selectbox("Encoder", list(ENCODER_LABELS), key="w_encoder", format_func=ENCODER_LABELS.get, on_change=_on_encoder,
+        st.selectbox("Encoder", choices, key="w_encoder", format_func=lambda c: ENCODER_LABELS.get(c, c), on_change=_on_encoder,
                      help="Text and image embeddings of this catalog. Another encoder means another store of the same "
                           "items: switching opens it, or offers to build it.")
         st.caption(f"Active encoder: `{spec}`")

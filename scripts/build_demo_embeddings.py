@@ -3,7 +3,8 @@
 The seed is read as a read-only layer of the embedding cache (keyed by encoder name and
 content hash), so a new user's first `make run` ingests the demo in seconds instead of
 minutes on a slow CPU. A test re-encodes a sample and checks it matches the seed.
-Usage: python scripts/build_demo_embeddings.py [--encoder aligned --encoder bridge]  (default: both)
+Usage: python scripts/build_demo_embeddings.py [--encoder aligned+aisfx --encoder bridge]  (default: both;
+between them they cover `aligned` too: its text/image are aligned's, its audio is librosa like bridge's)
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from mmrec_core.ingest import SEED_FILE, ingest  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", default=str(ROOT / "assets" / "demo"))
-    parser.add_argument("--encoder", action="append", help="repeatable; default: aligned and bridge")
+    parser.add_argument("--encoder", action="append", help="repeatable; default: aligned+aisfx and bridge")
     args = parser.parse_args()
     catalog = Path(args.catalog)
     with tempfile.TemporaryDirectory() as tmp:
         cache = EmbeddingCache(Path(tmp) / "cache.sqlite")  # fresh: every vector computed now, no stale seed
-        for encoder in args.encoder or ["aligned", "bridge"]:
+        for encoder in args.encoder or ["aligned+aisfx", "bridge"]:
             start = time.perf_counter()
             report = ingest(catalog, Path(tmp) / encoder, encoder=encoder, cache=cache,
                             progress=lambda s, d, t: print(f"\r{s}: {d}/{t}", end="\n" if d >= t else "", flush=True))

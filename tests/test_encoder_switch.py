@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_variant_names_are_valid_store_names_and_reversible():
-    assert DEFAULT_ENCODER == "aligned"
+    assert DEFAULT_ENCODER == "aligned+aisfx"
+    assert variant_name("demo", "aligned") == "demo-aligned" and variant_name("demo", "aligned+aisfx") == "demo-aligned-aisfx"
     assert variant_name("demo", "bridge") == "demo-bridge"
     assert base_of("demo-bridge", "bridge", ["demo", "demo-bridge"]) == "demo"
     assert base_of("demo-bridge", "bridge", ["demo-bridge"]) == "demo-bridge"  # no base on disk: its own catalog
@@ -36,7 +37,7 @@ def test_reencoding_a_store_keeps_items_media_and_changes_only_the_encoder(tiny_
     from mmrec_core.ingest import catalog_of_store, ingest
 
     store = tiny_store.store
-    assert store.manifest["encoder"]["spec"] == "aligned"
+    assert store.manifest["encoder"]["spec"] == DEFAULT_ENCODER
     report = ingest(catalog_of_store(store), tmp_path / "tiny-bridge", encoder="bridge")
     other = report.store
     assert other.manifest["encoder"]["spec"] == "bridge" and other.encoder == "bridge"
@@ -49,9 +50,11 @@ def test_reencoding_a_store_keeps_items_media_and_changes_only_the_encoder(tiny_
             if a[m]:
                 assert store.media_path(a[m]).read_bytes() == other.media_path(b[m]).read_bytes()
     assert other.embeddings["text"].shape[1] == 384 != store.embeddings["text"].shape[1]
-    # audio is the same librosa space whatever the text/image encoder: identical vectors
-    np.testing.assert_allclose(other.embeddings["audio"], store.embeddings["audio"], atol=1e-6)
-    assert report.cached["audio"] == store.counts()["audio"]  # raw audio features came from the cache
+    assert other.embeddings["audio"].shape[1] == 92 != store.embeddings["audio"].shape[1]  # librosa, not aisfx
+    again = ingest(catalog_of_store(store), tmp_path / "tiny-again", encoder=DEFAULT_ENCODER)
+    assert sum(again.encoded.values()) == 0  # everything came from the cache
+    for m in ("text", "image", "audio"):
+        np.testing.assert_allclose(again.store.embeddings[m], store.embeddings[m], atol=1e-6)
 
 
 def test_cli_ingest_of_a_store_reencodes_it(tiny_store, tmp_path):
@@ -67,8 +70,8 @@ def test_cli_ingest_of_a_store_reencodes_it(tiny_store, tmp_path):
 def test_dashboard_shows_the_encoder_and_switches_between_stores(home):  # noqa: F811
     at = new_app({"q": "a round red ball"})
     ok(at)
-    assert at.sidebar.selectbox(key="w_encoder").value == "aligned"
-    assert any("Active encoder: `aligned`" in c.value for c in at.sidebar.caption)
+    assert at.sidebar.selectbox(key="w_encoder").value == DEFAULT_ENCODER
+    assert any(f"Active encoder: `{DEFAULT_ENCODER}`" in c.value for c in at.sidebar.caption)
     before = at.session_state["search_cache"]["cands"]
 
     at.sidebar.selectbox(key="w_encoder").set_value("bridge").run()
@@ -85,8 +88,8 @@ def test_dashboard_shows_the_encoder_and_switches_between_stores(home):  # noqa:
     after = at.session_state["search_cache"]["cands"]  # the query ran again against the other store's vectors
     assert after is not before and not np.allclose(after.sims, before.sims)
 
-    # back to aligned: the store exists, so it just opens (no panel, nothing encoded)
-    at.sidebar.selectbox(key="w_encoder").set_value("aligned").run()
+    # back to the default: the store exists, so it just opens (no panel, nothing encoded)
+    at.sidebar.selectbox(key="w_encoder").set_value(DEFAULT_ENCODER).run()
     ok(at)
     assert at.session_state["view"].store == "demo" and at.session_state["encode_request"] is None
     at.sidebar.selectbox(key="w_encoder").set_value("bridge").run()

@@ -44,6 +44,54 @@ def test_bridge_text_and_audio_contract():
     assert emb.shape == (1, enc.audio.dim) and abs(np.linalg.norm(emb) - 1) < 1e-5
 
 
+def test_aisfx_audio_contract_and_fallback(monkeypatch):
+    from mmrec_core.audio import AudioScaler
+
+    enc = get_encoders("aligned+aisfx")
+    assert enc.name == "aligned+aisfx" and enc.audio.sample_rate == 44100 and enc.audio.dim == 513
+    assert enc.text.name == get_encoders("aligned").text.name and enc.image.name == get_encoders("aligned").image.name
+    rng = np.random.default_rng(0)
+    clips = [np.zeros(44100, np.float32), rng.standard_normal(300).astype(np.float32),  # silence; under one window
+             (0.3 * np.sin(2 * np.pi * 440 * np.arange(44100 * 4) / 44100)).astype(np.float32)]  # several blocks
+    raw = enc.audio.features(clips)
+    assert raw.shape == (3, 512) and raw.dtype == np.float32 and np.isfinite(raw).all()
+    np.testing.assert_allclose(np.stack([enc.audio.features([c])[0] for c in clips]), raw, atol=1e-5)  # batching is exact
+    emb = AudioScaler.fit(raw, 512).apply(raw)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    # without the aisfx package: the same text/image family with librosa audio, and a reason
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aisfx" else real(name, *a))
+    import mmrec_core.encoders as encoders_module
+    monkeypatch.setattr(encoders_module, "_LOADED", {})
+    fallback, warning = load_encoders("bridge+aisfx")
+    assert fallback.name == "bridge" and "aisfx" in warning and "librosa" in warning
+
+
+def test_aisfx_groups_demo_sounds_by_category():
+    """Leave-one-out nearest neighbour among demo clips of the three largest categories beats chance clearly."""
+    from collections import Counter
+
+    from mmrec_core.audio import AudioScaler
+    from mmrec_core.catalog import load_catalog
+    from mmrec_core.media import load_audio
+
+    from conftest import DEMO
+
+    items = [it for it in load_catalog(DEMO).items if it.audio]
+    label = {it.id: it.metadata.get("category") or it.tags[0] for it in items}
+    top = [c for c, _ in Counter(label.values()).most_common(3)]
+    picked = [it for c in top for it in [it for it in items if label[it.id] == c][:10]]
+    enc = get_encoders("aligned+aisfx").audio
+    raw = enc.features([load_audio(it.audio, sr=enc.sample_rate) for it in picked])
+    emb = AudioScaler.fit(raw, enc.raw_dim).apply(raw)
+    sims = emb @ emb.T
+    np.fill_diagonal(sims, -np.inf)
+    labels = [label[it.id] for it in picked]
+    p_at_1 = np.mean([labels[int(np.argmax(row))] == labels[i] for i, row in enumerate(sims)])
+    assert p_at_1 >= 0.6, p_at_1  # chance is about 0.31 (9 of 29 others share the category)
+
+
 def test_bridge_puts_images_in_the_text_space():
     """A generated picture of a red ball is closer to 'red ball' than to unrelated captions."""
     from PIL import Image, ImageDraw
@@ -83,7 +131,7 @@ def test_openclip_offline_tag_fails_fast_with_advice():
         get_encoders("openclip:ViT-B-32/laion2b_s34b_b79k")
     assert time.perf_counter() - start < 10
     enc, warning = load_encoders("openclip:ViT-B-32/laion2b_s34b_b79k")
-    assert enc.name == "bridge" and "default encoder 'bridge'" in warning
+    assert enc.name == "bridge" and "fallback encoder 'bridge'" in warning
 
 
 def test_unknown_encoders_list_what_exists():
