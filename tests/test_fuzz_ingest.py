@@ -2,14 +2,17 @@
 
 1,000 generated catalogs go through parsing and media decoding (the layer that meets raw
 bytes); a smaller number go through the whole ingestion with the real encoders and must be
-retrievable afterwards.
+retrievable afterwards. The inputs per category and the outcomes (crashes, hangs, items lost: all
+zero) go to tests/out/fuzz-summary.json.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import time
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,7 +25,8 @@ from mmrec_core.catalog import load_catalog
 from mmrec_core.errors import CatalogError, MediaError
 from mmrec_core.media import load_audio, load_image
 
-STATS: dict[str, int] = {}
+STATS: Counter[str] = Counter()  # "group/category" -> count, written to tests/out/fuzz-summary.json
+OUT = Path(__file__).parent / "out"
 
 
 @lru_cache(maxsize=None)
@@ -61,11 +65,11 @@ def media() -> dict[str, tuple[str, bytes, bool]]:
 IMAGES = ["none", "missing", "escape", "png", "jpg", "gif-rgba", "webp", "bmp", "img-truncated", "img-empty",
           "img-random", "img-bomb", "img-is-audio"]
 AUDIOS = ["none", "missing", "wav", "silence", "ogg", "long", "wav-nan", "wav-truncated", "wav-empty", "wav-random"]
-TEXTS = st.one_of(
-    st.text(max_size=40),
-    st.sampled_from(["<script>alert(1)</script>", "[x](javascript:alert(1))", "**bold** <b>b</b>", "a\x00b", "é漢字🙂",
-                     "x" * 6000, "=cmd|' /C calc'!A0", '"quoted, with comma"', "line\nbreak"]),
-)
+HOSTILE = {"<script>alert(1)</script>": "html script", "[x](javascript:alert(1))": "markdown javascript link",
+           "**bold** <b>b</b>": "markdown and html markup", "a\x00b": "NUL byte", "é漢字🙂": "non-ASCII and emoji",
+           "x" * 6000: "6000 characters", "=cmd|' /C calc'!A0": "spreadsheet formula", '"quoted, with comma"': "quotes and comma",
+           "line\nbreak": "newline in a cell"}
+TEXTS = st.one_of(st.text(max_size=40), st.sampled_from(list(HOSTILE)))
 ROW = st.fixed_dictionaries({
     "id": st.one_of(st.sampled_from(["a", "b", "c", "a", "", " ", "ü-1", "x" * 300]), st.text(min_size=1, max_size=8)),
     "title": TEXTS, "description": TEXTS, "tags": st.text(max_size=20),
@@ -123,19 +127,63 @@ def _warm_decoders(tmp_path_factory):
     load_audio(folder / f"long{ext}")
 
 
+def tally(spec: dict) -> None:
+    """Count what a generated catalog holds, by category."""
+    STATS["catalogs/generated"] += 1
+    STATS[f"catalogs/encoded as {spec['encoding']}"] += 1
+    STATS["catalogs/with no rows"] += not spec["rows"]
+    for column in spec["drop"]:
+        STATS[f"catalogs/without column {column}"] += 1
+    for column in spec["extra"]:
+        STATS[f"catalogs/{'duplicated' if column in ('title', 'id') else 'extra'} column {column}"] += 1
+    ids = [r["id"] for r in spec["rows"]]
+    STATS["rows/total"] += len(ids)
+    STATS["rows/duplicate id"] += len(ids) - len(set(ids))
+    STATS["rows/blank id"] += sum(not i.strip() for i in ids)
+    STATS["rows/id over 200 characters"] += sum(len(i) > 200 for i in ids)
+    for row in spec["rows"]:
+        for cell in (row["title"], row["description"]):
+            STATS[f"text cells/{HOSTILE.get(cell, 'generated unicode')}"] += 1
+        for modality in ("image", "audio"):
+            if modality not in spec["drop"]:
+                STATS[f"{modality} files/{row[modality]}"] += 1
+
+
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(spec=CATALOG)
 def test_generated_catalogs_parse_and_decode_safely(spec, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     expected = write_catalog(folder, spec)
-    STATS["catalogs"] = STATS.get("catalogs", 0) + 1
+    tally(spec)
     try:
-        cat = load_catalog(folder)
-    except CatalogError as exc:  # only a CSV unreadable as a whole may be refused
-        STATS["refused"] = STATS.get("refused", 0) + 1
-        assert spec["encoding"] == "utf-16" or "id" in spec["drop"] or not spec["rows"] or "id" in str(exc)
+        check_catalog(folder, spec, expected)
+    except AssertionError:
+        raise
+    except Exception:
+        STATS["outcomes/crashes"] += 1  # anything but CatalogError/MediaError where they belong
+        raise
+
+
+def check_catalog(folder: Path, spec: dict, expected: dict[str, tuple[str, str]]) -> None:
+    start = time.perf_counter()
+    try:
+        cat, refusal = load_catalog(folder), ""
+    except CatalogError as exc:
+        cat, refusal = None, str(exc)
+    slow = time.perf_counter() - start > 10
+    STATS["outcomes/hangs"] += slow
+    assert not slow, "parsing took too long"
+    if cat is None:  # only a CSV unreadable as a whole may be refused
+        STATS["catalogs/refused as a whole"] += 1
+        assert spec["encoding"] == "utf-16" or "id" in spec["drop"] or not spec["rows"] or "id" in refusal
         return
     kept = {it.id: it for it in cat.items}
+    lost = [i for i in expected if i not in kept]
+    STATS["outcomes/good items expected"] += len(expected)
+    STATS["outcomes/items kept"] += len(kept)
+    STATS["outcomes/items lost"] += len(lost)
+    STATS["outcomes/problems reported"] += len(cat.problems)
+    assert not lost, f"good items dropped: {lost}"
     files = media()
     for item_id, (image, audio) in expected.items():
         item = kept[item_id]
@@ -146,6 +194,7 @@ def test_generated_catalogs_parse_and_decode_safely(spec, tmp_path_factory):
                 continue
             if kind in ("missing", "escape") or (kind in files and not files[kind][1]):
                 assert path is None and any(p.item_id == item.id and p.modality == modality for p in cat.problems)
+                STATS[f"decoded/{kind}: reported, not opened"] += 1
                 continue
             start = time.perf_counter()
             try:
@@ -153,9 +202,11 @@ def test_generated_catalogs_parse_and_decode_safely(spec, tmp_path_factory):
                 decoded = True
             except MediaError:
                 decoded = False
-            assert time.perf_counter() - start < 5, f"{kind} took too long"
+            slow = time.perf_counter() - start >= 5
+            STATS["outcomes/hangs"] += slow
+            assert not slow, f"{kind} took too long"
             assert decoded == files[kind][2], kind
-            STATS[kind] = STATS.get(kind, 0) + 1
+            STATS[f"decoded/{kind}: {'decoded' if decoded else 'refused with a reason'}"] += 1
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
@@ -168,11 +219,14 @@ def test_generated_catalogs_ingest_and_every_good_item_is_retrievable(spec, tmp_
 
     folder = tmp_path_factory.mktemp("fuzzing")
     write_catalog(folder, spec)
+    STATS["full ingests/catalogs"] += 1
     try:
         report = ingest(folder, folder / "store")
     except CatalogError:
+        STATS["full ingests/refused (no usable items)"] += 1
         return
     store = report.store
+    STATS["full ingests/items stored and searched"] += len(store.ids)
     engine = Engine(store)
     for item_id in store.ids[:3]:  # each kept item finds itself first by its own vectors
         ranking = rank(engine.candidates(Query(items=(item_id,))), Weights(1, 1, 1), k=len(store.ids))
@@ -181,6 +235,18 @@ def test_generated_catalogs_ingest_and_every_good_item_is_retrievable(spec, tmp_
         assert engine.search(Query(text="anything"), Weights(1, 1, 0), k=3) or store.counts()["text"] == 0
 
 
-def test_fuzz_counts_reported():
-    """Prints how many generated inputs of each kind the fuzz test decoded (run with -s to see)."""
-    print("\nfuzz inputs:", dict(sorted(STATS.items())))
+def test_fuzz_summary():
+    """Inputs per category and outcomes of the tests above, in tests/out/fuzz-summary.json (and printed with -s)."""
+    if not STATS["catalogs/generated"]:
+        pytest.skip("the fuzz tests did not run in this session")
+    summary: dict[str, dict[str, int]] = {}
+    for key in ("outcomes/crashes", "outcomes/hangs", "outcomes/items lost"):
+        STATS.setdefault(key, 0)
+    for key, count in sorted(STATS.items()):
+        group, _, name = key.partition("/")
+        summary.setdefault(group, {})[name] = count
+    OUT.mkdir(exist_ok=True)
+    (OUT / "fuzz-summary.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    print("\nfuzz summary:", json.dumps(summary, indent=1, ensure_ascii=False))
+    assert STATS["catalogs/generated"] >= 1000
+    assert STATS["outcomes/crashes"] == STATS["outcomes/hangs"] == STATS["outcomes/items lost"] == 0
