@@ -373,8 +373,8 @@ def set_query_media(modality: str, widget: str) -> None:
         return
     data = up.getvalue()
     if len(data) > MAX_QUERY_MEDIA_BYTES:
-        flash("error", f"{up.name} is {len(data) / 1e6:.1f} MB; a query {modality} may be at most "
-                       f"{MAX_QUERY_MEDIA_BYTES / 1e6:.0f} MB.")
+        flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; a query {modality} may be at most "
+                       f"{MAX_QUERY_MEDIA_BYTES / 2**20:.0f} MB.")
         return
     ss.query_media = {**ss.query_media, modality: (up.name, data)}
 

@@ -25,7 +25,7 @@ def add_media(modality: str, widget: str) -> None:
         return
     data = up.getvalue()
     if len(data) > ui.MAX_QUERY_MEDIA_BYTES:
-        ui.flash("error", f"{up.name} is {len(data) / 1e6:.1f} MB; the limit is {ui.MAX_QUERY_MEDIA_BYTES / 1e6:.0f} MB.")
+        ui.flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; the limit is {ui.MAX_QUERY_MEDIA_BYTES / 2**20:.0f} MB.")
         return
     try:
         vectors = eng.vectors(Query(**{modality: data}))
