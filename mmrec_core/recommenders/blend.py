@@ -37,6 +37,21 @@ class Blend:
             raise ModelError("a blend cannot contain a blend")
         self.models = {name: make_model(name, store, config.configs.get(name, {})) for name in config.mix}
 
+    @classmethod
+    def of(cls, store: Store, fitted: Mapping[str, object], mix: Mapping[str, float] | None = None) -> "Blend":
+        """A blend of models already fitted on one store's interactions (nothing is refit); mix defaults to DEFAULT_MIX's.
+
+        The config records each part's config, so a saved blend loads back the same parts.
+        """
+        from mmrec_core.recommenders.base import config_to_dict
+
+        mix = dict(mix) if mix is not None else {n: DEFAULT_MIX.get(n, 1.0) for n in fitted}
+        if set(mix) != set(fitted):
+            raise ModelError(f"blend weights name {sorted(mix)}, the fitted models are {sorted(fitted)}")
+        blend = cls(store, BlendConfig(mix=mix, configs={n: config_to_dict(m.config) for n, m in fitted.items()}))
+        blend.models = dict(fitted)
+        return blend
+
     def fit(self, train: Interactions, *, progress: Progress = no_progress) -> None:
         for i, (name, model) in enumerate(self.models.items()):
             model.fit(train, progress=lambda stage, done, total, name=name: progress(f"{name}:{stage}", done, total))
