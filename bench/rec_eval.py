@@ -10,8 +10,6 @@ text-only (MiniLM); the sweep shows what modality weights do when only text exis
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib.util
 import json
 import sys
 import time
@@ -21,50 +19,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def ml100k_dir() -> Path:
-    """The ml-100k folder shipped inside the recbole wheel (found without importing recbole)."""
-    spec = importlib.util.find_spec("recbole")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("MovieLens 100K comes from the `recbole` package: pip install recbole==1.2.1")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "dataset_example" / "ml-100k"
-    if not (folder / "ml-100k.inter").is_file():
-        raise SystemExit(f"{folder} lacks ml-100k.inter: reinstall recbole==1.2.1")
-    return folder
+def prepare_ml100k(workdir: Path) -> Path:
+    """The MovieLens 100K store under workdir (built once by mmrec_core.datasets, interactions inside)."""
+    from mmrec_core.datasets import build_ml100k
+    from mmrec_core.errors import DatasetError
+    from mmrec_core.rec_store import INTERACTIONS_FILE
 
-
-def _atomic_rows(path: Path) -> list[dict[str, str]]:
-    """RecBole atomic files: tab-separated, header 'name:type'."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = [h.split(":")[0] for h in next(reader)]
-        return [dict(zip(header, row)) for row in reader]
-
-
-def prepare_ml100k(workdir: Path, *, progress=None) -> tuple[Path, Path]:
-    """Write catalog.csv (title (year), genres) and interactions.csv, ingest a text-only store; returns (store, interactions)."""
-    from mmrec_core.ingest import ingest
-    from mmrec_core.interactions import write_interactions
-
-    src = ml100k_dir()
-    workdir.mkdir(parents=True, exist_ok=True)
-    catalog = workdir / "catalog" / "catalog.csv"
-    catalog.parent.mkdir(exist_ok=True)
-    with open(catalog, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "title", "description", "tags", "year"])
-        for it in _atomic_rows(src / "ml-100k.item"):
-            genres = it.get("class", "").split()
-            year = it.get("release_year", "")
-            w.writerow([it["item_id"], f"{it['movie_title']} ({year})" if year else it["movie_title"],
-                        ", ".join(genres), ";".join(genres), year])
-    inter = workdir / "interactions.csv"
-    write_interactions(inter, ((r["user_id"], r["item_id"], r["rating"], r["timestamp"]) for r in _atomic_rows(src / "ml-100k.inter")))
     store = workdir / "store"
-    if not (store / "CURRENT").is_file():
+    if not (store / "CURRENT").is_file() or not (store / INTERACTIONS_FILE).is_file():
         start = time.perf_counter()
-        ingest(catalog.parent, store, progress=progress or (lambda *a: None))
+        try:
+            build_ml100k(store)
+        except DatasetError as exc:
+            raise SystemExit(str(exc)) from None
         print(f"ingested {store} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return store, inter
+    return store
 
 
 def main() -> None:
@@ -80,14 +49,13 @@ def main() -> None:
     args = ap.parse_args()
 
     from mmrec_core.fusion import Weights
-    from mmrec_core.interactions import load_interactions
     from mmrec_core.rec_eval import alpha_settings, evaluate_models, split_interactions, table, weight_sweep
     from mmrec_core.recommenders import make_model
+    from mmrec_core.rec_store import load_store_interactions
     from mmrec_core.store import open_store
 
-    store_path, inter_path = prepare_ml100k(args.workdir)
-    store = open_store(store_path)
-    report = load_interactions(inter_path, store.ids)
+    store = open_store(prepare_ml100k(args.workdir))
+    report = load_store_interactions(store)
     print("interactions:", json.dumps(report.summary()), file=sys.stderr)
     split = split_interactions(report.interactions, how=args.split, seed=args.seed)
     hybrid = {"epochs": args.epochs, "seed": args.seed}

@@ -30,13 +30,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 def train_ml100k(workdir: Path, epochs: int, seed: int) -> dict:
     from rec_eval import prepare_ml100k
 
-    from mmrec_core.interactions import load_interactions
+    from mmrec_core.rec_store import load_store_interactions
     from mmrec_core.recommend import RecEngine
     from mmrec_core.store import open_store
 
-    store_path, inter_path = prepare_ml100k(workdir)
-    store = open_store(store_path)
-    inter = load_interactions(inter_path, store.ids).interactions
+    store = open_store(prepare_ml100k(workdir))
+    inter = load_store_interactions(store).interactions
     stamps: list[float] = []
     start = time.perf_counter()
 

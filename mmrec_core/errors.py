@@ -44,3 +44,7 @@ class EvaluationError(MMRecError):
 
 class MediaError(MMRecError):
     """An image or audio file that cannot be decoded safely."""
+
+
+class DatasetError(MMRecError):
+    """A public data set that cannot be had here (its package is not installed, its files are missing)."""
