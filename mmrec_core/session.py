@@ -17,7 +17,7 @@ from mmrec_core.fusion import MODALITIES, Weights, list_strategies
 
 DEFAULT_STORE = "demo"
 DEFAULT_QUERY = "a cute animal"
-PAGES = ("search", "catalog", "profile", "map", "compare")
+PAGES = ("search", "catalog", "profile", "recommend", "map", "compare")
 MAX_K = 50
 MAX_QUERY_CHARS = 500
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024

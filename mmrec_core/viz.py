@@ -13,7 +13,10 @@ from mmrec_core.fusion import MODALITIES, Weights
 
 SPACES = ("fused", "text", "image", "audio")
 METHODS = {"pca": "PCA", "tsne": "t-SNE"}
-COLOURS = {"text": "#4C78A8", "image": "#F58518", "audio": "#54A24B"}
+COLOURS = {"text": "#4C78A8", "image": "#F58518", "audio": "#54A24B",
+           # the parts of recommendation scores: the hybrid's learned item factors, and a blend's models
+           "collaborative": "#B279A2", "popularity": "#9D755D", "itemknn": "#E45756", "content": "#72B7B2",
+           "hybrid": "#EECA3B"}
 
 
 def space_matrix(embeddings: Mapping[str, np.ndarray], space: str, weights: Weights) -> tuple[np.ndarray, np.ndarray]:
@@ -169,22 +172,25 @@ def agreement(orders: Mapping[str, Sequence[int]], k: int) -> tuple[np.ndarray, 
 
 
 def contribution_figure(labels: Sequence[str], contributions: Sequence[Mapping[str, float]], *, height: int | None = None):
-    """Horizontal stacked bars, one per result (best on top), one segment per modality's exact contribution."""
+    """Horizontal stacked bars, one per result (best on top), one segment per part's exact contribution.
+
+    Parts are the modalities first, then any other keys of `contributions` (a blend's models, ...) in order.
+    """
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for m in MODALITIES:
+    for m in dict.fromkeys([*MODALITIES, *(p for c in contributions for p in c)]):
         values = [float(c.get(m, 0.0)) for c in contributions]
         if not any(values):
             continue
         fig.add_trace(go.Bar(
-            y=list(labels), x=values, name=m, orientation="h", marker_color=COLOURS[m],
+            y=list(labels), x=values, name=m, orientation="h", marker_color=COLOURS.get(m),
             hovertemplate=f"%{{y}}<br>{m}: %{{x:.4f}}<extra></extra>",
         ))
     fig.update_layout(
         barmode="relative", height=height or 60 + 28 * max(len(labels), 1),
         margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
-        xaxis_title="contribution to the fused score", yaxis=dict(autorange="reversed", automargin=True),
+        xaxis_title="contribution to the score", yaxis=dict(autorange="reversed", automargin=True),
     )
     return fig
 

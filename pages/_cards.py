@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import streamlit as st
 
@@ -17,33 +17,43 @@ from mmrec_core.viz import contribution_figure
 from pages import _ui as ui
 
 
-def _toggle(item_id: str, want: str) -> None:
-    status = ui.get_profile().status(item_id)
-    ui.update_profile(prof.forget if status == want else prof.like if want == "liked" else prof.dislike, item_id)
+Rater = tuple[Callable[[], prof.Profile], Callable[..., None]]
+"""Where a card's like/dislike go: (get the profile, update it with a pure profile function and its arguments)."""
+PROFILE: Rater = (ui.get_profile, ui.update_profile)  # the session's profile on the open store
+
+
+def _toggle(item_id: str, want: str, rater: Rater = PROFILE) -> None:
+    get, update = rater
+    status = get().status(item_id)
+    update(prof.forget if status == want else prof.like if want == "liked" else prof.dislike, item_id)
 
 
 def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[str] = (), key: str,
-         more_like_this_button: bool = True) -> None:
-    """One item: image, title, caption lines, audio player, like/dislike and 'more like this' buttons."""
+         more_like_this_button: bool = True, rater: Rater = PROFILE) -> None:
+    """One item: image, title, caption lines, audio player, like/dislike and 'more like this' buttons.
+
+    Like and dislike change the session's profile, or whatever `rater` names (e.g. one user's likes).
+    """
     with st.container(border=True):
         image = store.media_path(item.get("image"))
-        st.image(thumbnail(str(image) if image is not None and image.is_file() else None), width="stretch",
-                 alt=item.get("title") or item["id"])
+        if store.counts().get("image"):  # a catalog without any image (e.g. movies as text) gets no empty tiles
+            st.image(thumbnail(str(image) if image is not None and image.is_file() else None), width="stretch",
+                     alt=item.get("title") or item["id"])
         st.markdown(f"**{session.md_escape(heading)}**")
         for line in lines:
             st.caption(line)
         audio = store.media_path(item.get("audio"))
         if audio is not None and audio.is_file():
             st.audio(str(audio), format=f"audio/{audio.suffix.lstrip('.').replace('mp3', 'mpeg')}")
-        status = ui.get_profile().status(item["id"])
+        status = rater[0]().status(item["id"])
         with st.container(horizontal=True, gap="small"):
             st.button("", icon=":material/thumb_up:", key=f"{key}-like",
                       help="Like: add to your profile (click again to undo)",
-                      type="primary" if status == "liked" else "secondary", on_click=_toggle, args=(item["id"], "liked"))
+                      type="primary" if status == "liked" else "secondary", on_click=_toggle, args=(item["id"], "liked", rater))
             st.button("", icon=":material/thumb_down:", key=f"{key}-dislike",
                       help="Dislike: steer recommendations away (click again to undo)",
                       type="primary" if status == "disliked" else "secondary", on_click=_toggle,
-                      args=(item["id"], "disliked"))
+                      args=(item["id"], "disliked", rater))
             if more_like_this_button:
                 st.button("Similar", icon=":material/travel_explore:", key=f"{key}-more", on_click=ui.more_like_this, type="tertiary",
                           args=(item["id"],), help="More like this: search with this item as the query")
@@ -88,16 +98,20 @@ def grid(n: int, columns: int = 4):
             yield cols[j]
 
 
-def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str] | None = None) -> None:
-    """A grid of result cards and one chart of every result's exact per-modality contributions."""
+WHY_MODALITIES = "Each bar is a result's fused score split into the exact share of each modality (the shares add up to the score)."
+
+
+def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str] | None = None,
+            rater: Rater = PROFILE, why: str = WHY_MODALITIES, more_like_this_button: bool = True) -> None:
+    """A grid of result cards and one chart of every result's exact contributions (per modality, or per model)."""
     for i, (col, hit) in enumerate(zip(grid(len(hits)), hits), start=1):
         with col:
             lines = hit_lines(hit) + ([extra[hit.id]] if extra and hit.id in extra else [])
-            card(store, hit.item, heading=f"{i}. {hit.item.get('title') or hit.id}", lines=lines, key=f"{key}-{hit.id}")
+            card(store, hit.item, heading=f"{i}. {hit.item.get('title') or hit.id}", lines=lines, key=f"{key}-{hit.id}",
+                 rater=rater, more_like_this_button=more_like_this_button)
     if hits:
         st.subheader("Why these results")
-        st.caption("Each bar is a result's fused score split into the exact share of each modality "
-                   "(the shares add up to the score).")
+        st.caption(why)
         labels = [f"{i}. {h.item.get('title') or h.id}"[:40] for i, h in enumerate(hits, start=1)]
         st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
 

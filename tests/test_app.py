@@ -18,7 +18,7 @@ from mmrec_core.session import (
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = ["pages/search.py", "pages/catalog.py", "pages/profile.py", "pages/map.py", "pages/compare.py"]
+PAGES = ["pages/search.py", "pages/catalog.py", "pages/profile.py", "pages/recommend.py", "pages/map.py", "pages/compare.py"]
 
 
 # ---------- pure helpers (no Streamlit) ----------

@@ -148,7 +148,7 @@ def test_search_slider_like_and_every_page(server, page):
     assert pg.get_by_text(re.compile("closest to your liked")).count() >= 1
     pg.screenshot(path=OUT / "profile-liked.png", full_page=True)
 
-    for name in ("map", "compare"):
+    for name in ("recommend", "map", "compare"):
         pg.goto(f"{server}/{name}?q=a+round+ball&k=5")
         settle(pg)
         assert not pg.locator('[data-testid="stException"]').count(), name
