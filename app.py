@@ -11,7 +11,7 @@ PAGES = {
     "search": st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
     "catalog": st.Page("pages/catalog.py", title="Catalog", icon=":material/photo_library:", url_path="catalog"),
     "profile": st.Page("pages/profile.py", title="Profile & recommendations", icon=":material/favorite:", url_path="profile"),
-    "recommend": st.Page("pages/recommend.py", title="Recommendations", icon=":material/recommend:", url_path="recommend"),
+    "recommend": st.Page("pages/recommend.py", title="Recommendation models", icon=":material/recommend:", url_path="recommend"),
     "map": st.Page("pages/map.py", title="Embedding map", icon=":material/scatter_plot:", url_path="map"),
     "compare": st.Page("pages/compare.py", title="Compare & evaluate", icon=":material/balance:", url_path="compare"),
 }

@@ -23,7 +23,7 @@ name = ss.view.store
 titles = {it["id"]: it.get("title") or it["id"] for it in store.items}
 MODELS = list_models()
 
-st.title("Recommendations")
+st.title("Recommendation models")
 st.caption("Models that learn from interactions (who liked what) in the open store, next to the content of the items. "
            "A like here or on the Profile page changes the recommendations at once, without retraining.")
 

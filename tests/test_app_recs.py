@@ -41,7 +41,7 @@ def copy_store(home: Path, src: str, name: str) -> str:
 def page(store: str, **params: str):
     at = new_app({"store": store, "page": "recommend", "k": "5", **params})
     ok(at)
-    assert at.title[0].value == "Recommendations"
+    assert at.title[0].value == "Recommendation models"
     return at
 
 
