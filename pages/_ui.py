@@ -144,11 +144,13 @@ def engine() -> Engine | None:
     if not (path / "CURRENT").is_file() and name == session.DEFAULT_STORE and (DEMO_SRC / "catalog.csv").is_file():
         with _build_lock():
             if not (path / "CURRENT").is_file():
-                st.info("First start: building the demo store from assets/demo (once; about a minute).")
+                note = st.empty()
+                note.info("First start: building the demo store from assets/demo (once; seconds with the shipped embeddings).")
                 try:
                     ingest_with_progress(DEMO_SRC, path, "Building the demo store")
+                    note.empty()
                 except MMRecError as exc:
-                    st.error(f"Could not build the demo store: {exc}")
+                    note.error(f"Could not build the demo store: {exc}")
     if not (path / "CURRENT").is_file():
         others = store_names()
         if not others:
