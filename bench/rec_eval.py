@@ -73,6 +73,9 @@ def main() -> None:
         none = {**hybrid, "weights": {"text": 0, "image": 0, "audio": 0}}
         rows = evaluate_models(store, split, ["hybrid"], k=args.k, configs={"hybrid": none})
         print(json.dumps({"ablation": "hybrid without content features (BPR-MF)", "results": table(rows)}, indent=1))
+        reg = {**hybrid, "content_reg": 0.1}
+        rows = evaluate_models(store, split, ["hybrid"], k=args.k, configs={"hybrid": reg})
+        print(json.dumps({"ablation": "hybrid with content_reg 0.1 (L2 on the projected content)", "results": table(rows)}, indent=1))
     if args.cold_items > 0:
         cold = split_interactions(report.interactions, how=args.split, seed=args.seed, cold_items=args.cold_items)
         rows = evaluate_models(store, cold, ["popularity", "itemknn", "content", "hybrid"], k=args.k, configs=configs)

@@ -16,6 +16,8 @@ def _configs(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     hybrid: dict[str, Any] = {"seed": args.seed}
     if args.epochs is not None:
         hybrid["epochs"] = args.epochs
+    if args.content_reg is not None:
+        hybrid["content_reg"] = args.content_reg
     per: dict[str, dict[str, Any]] = {"hybrid": hybrid}
     if args.weights:
         w = Weights.parse(args.weights).as_dict()
@@ -108,6 +110,7 @@ def _common(p: argparse.ArgumentParser, *, interactions: bool = True) -> None:
         p.add_argument("--interactions", required=True, help="CSV with user_id,item_id[,rating][,timestamp]")
         p.add_argument("--min-rating", type=float, help="drop ratings below this (default: every row is a positive)")
         p.add_argument("--epochs", type=int, help="hybrid training epochs")
+        p.add_argument("--content-reg", type=float, help="hybrid: L2 on the items' projected content (default 0)")
         p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", help="modality weights for content and hybrid, e.g. text=1,image=1,audio=0")
 

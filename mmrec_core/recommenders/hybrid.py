@@ -36,6 +36,10 @@ class HybridConfig:
     batch_size: int = 1024
     lr: float = 0.005
     reg: float = 1e-4  # L2 on user/item factors and biases, per pair
+    # L2 on the items' projected content (Σ_m w_im E_m x_im), per pair. On ML-100K (weak text content) 0.1 lifts
+    # temporal Recall@10 from 0.1145 to 0.1432, but it shrinks what content alone can reach: new items and
+    # new users with uploads (the planted-preference tests fail from 0.01 on). Off by default.
+    content_reg: float = 0.0
     weights: Weights = Weights()
     seed: int = 0
     fold_in_reg: float = 1.0  # ridge λ of the fold-in
@@ -215,8 +219,8 @@ def _train_bpr(cfg: HybridConfig, feats: Mapping[str, np.ndarray], w_items: np.n
     opt = torch.optim.Adam([*proj.values(), gamma, bias, user], lr=cfg.lr)
     codes = np.sort(users * n_items + items)
 
-    def reps(idx: torch.Tensor) -> torch.Tensor:
-        out = gamma[idx]
+    def content(idx: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(idx.shape[0], k)
         for j, m in enumerate(MODALITIES):
             if m in proj:
                 out = out + w[idx, j : j + 1] * (x[m][idx] @ proj[m])
@@ -228,10 +232,11 @@ def _train_bpr(cfg: HybridConfig, feats: Mapping[str, np.ndarray], w_items: np.n
             batch = order[start : start + cfg.batch_size]
             neg = _negatives(rng, users[batch], n_items, codes)
             u, i, j = (torch.from_numpy(a) for a in (users[batch], items[batch], neg))
-            uu = user[u]
-            margin = (uu * (reps(i) - reps(j))).sum(1) + bias[i] - bias[j]
+            uu, ci, cj = user[u], content(i), content(j)
+            margin = (uu * (gamma[i] + ci - gamma[j] - cj)).sum(1) + bias[i] - bias[j]
             penalty = uu.pow(2).sum(1) + gamma[i].pow(2).sum(1) + gamma[j].pow(2).sum(1) + bias[i].pow(2) + bias[j].pow(2)
-            loss = torch.nn.functional.softplus(-margin).mean() + cfg.reg * penalty.mean()
+            loss = (torch.nn.functional.softplus(-margin).mean() + cfg.reg * penalty.mean()
+                    + cfg.content_reg * (ci.pow(2).sum(1) + cj.pow(2).sum(1)).mean())
             opt.zero_grad()
             loss.backward()
             opt.step()
