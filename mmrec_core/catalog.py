@@ -131,8 +131,14 @@ def safe_extract(archive: Path, dest: Path, *, limits: Limits = Limits()) -> Pat
     return dest
 
 
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".jar")
+
+
 def _check_entry(info: zipfile.ZipInfo, limits: Limits) -> None:
     name = info.filename
+    if not info.is_dir() and name.lower().endswith(ARCHIVE_SUFFIXES):
+        raise CatalogError(f"archive entry {name!r} is itself an archive; nested archives are not unpacked: "
+                           "put the catalog's files in one .zip")
     if name.startswith(("/", "\\")) or ".." in Path(name.replace("\\", "/")).parts or (len(name) > 1 and name[1] == ":"):
         raise CatalogError(f"archive entry {name!r} has an unsafe path (absolute or '..')")
     mode = info.external_attr >> 16

@@ -1,3 +1,4 @@
+import io
 import stat
 import zipfile
 from pathlib import Path
@@ -94,6 +95,19 @@ def _fake_zip(tmp_path):
     p = tmp_path / "fake.zip"
     p.write_bytes(b"PK\x03\x04 definitely not a zip")
     return p
+
+
+def test_nested_archive_refused_before_extraction(tmp_path):
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("catalog.csv", "id,title\na,A\n")
+    archive = tmp_path / "outer.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("catalog.csv", "id,title\nb,B\n")
+        zf.writestr("more/inner.ZIP", inner.getvalue())
+    with pytest.raises(CatalogError, match="nested archives"):
+        load_catalog(archive, workdir=tmp_path / "work")
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").rglob("*.csv"))
 
 
 def test_item_count_limit(tmp_path):
