@@ -7,6 +7,7 @@ over many alphas costs one encoding pass plus cheap fusion.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -55,8 +56,13 @@ def load_qrels(path: str | Path) -> dict[str, dict[str, float]]:
         try:
             rel = float(raw)
         except ValueError:
-            raise EvaluationError(f"{path.name} line {line}: relevance {raw!r} is not a number") from None
-        qrels.setdefault(row["query_id"].strip(), {})[row["item_id"].strip()] = rel
+            rel = math.nan
+        if not math.isfinite(rel):
+            raise EvaluationError(f"{path.name} line {line}: relevance {raw[:40]!r} is not a finite number")
+        qid, item = (row.get("query_id") or "").strip(), (row.get("item_id") or "").strip()
+        if not qid or not item:
+            raise EvaluationError(f"{path.name} line {line}: empty query_id or item_id")
+        qrels.setdefault(qid, {})[item] = rel
     return qrels
 
 
