@@ -123,8 +123,8 @@ def test_fuzz_queries_summary():
     if not STATS:
         pytest.skip("runs after the generated query files")
     assert STATS["pairs"] == 1000
-    assert STATS["queries files parsed"] > 50 and STATS["queries files refused"] > 50
-    assert STATS["qrels files parsed"] > 50 and STATS["qrels files refused"] > 50
+    assert STATS["queries files parsed"] > 20 and STATS["queries files refused"] > 20
+    assert STATS["qrels files parsed"] > 20 and STATS["qrels files refused"] > 20
     assert STATS["queries encoded"] > 0 and STATS["queries refused at encoding"] > 0
     OUT.mkdir(exist_ok=True)
     (OUT / "fuzz-queries-summary.json").write_text(json.dumps(dict(sorted(STATS.items())), indent=1))

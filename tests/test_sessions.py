@@ -94,6 +94,14 @@ def concurrent_apptest(monkeypatch):
     monkeypatch.setattr(app_test, "Runtime", type("RunRuntime", (app_test.Runtime,), {}))
     monkeypatch.setattr(app_test, "PagesManager", type("RunPagesManager", (app_test.PagesManager,), {}))
     monkeypatch.setattr(app_test, "patch_config_options", lambda overrides: _nothing())
+    # A server compiles each script once, under its ScriptCache's lock; AppTest makes a cache per run, so
+    # runs side by side would compile (and ast.parse, for magic) at once, which CPython 3.11 does not survive.
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import local_script_runner
+
+    shared = ScriptCache()
+    monkeypatch.setattr(app_test, "ScriptCache", lambda: shared)
+    monkeypatch.setattr(local_script_runner, "ScriptCache", lambda: shared)
     with patch_config_options({"global.appTest": True}):
         yield
 
