@@ -78,7 +78,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"query_id": qid, "results": [h.to_json() for h in hits]}))
             continue
-        print(f"# {qid} ({args.fusion}, {weights.as_dict()})")
+        print(f"# {qid} ({args.fusion}, { {m: round(w, 4) for m, w in weights.as_dict().items()} })")
         for rank_, h in enumerate(hits, 1):
             parts = " ".join(f"{m}={v:+.3f}" for m, v in h.contributions.items() if v)
             print(f"{rank_:>3}. {h.score:.4f}  {h.id}  {h.item.get('title', '')!s:.40}  [{parts}]")
