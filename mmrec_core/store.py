@@ -91,6 +91,29 @@ class Store:
         return Retriever(self.embeddings, config=config, ann=ann)
 
 
+STALE_UPLOAD_SECONDS = 24 * 3600
+
+
+def sweep_stale_uploads(root: Path, *, max_age: float = STALE_UPLOAD_SECONDS, now: float | None = None) -> list[Path]:
+    """Remove `.upload-*` work folders (under root and under each store) untouched for `max_age` seconds.
+
+    An upload or ingest stages its files there and removes them when it ends; only a killed process
+    leaves one behind. A day is far longer than any ingest keeps a folder unchanged.
+    """
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for folder in [*root.glob(".upload-*"), *root.glob("*/.upload-*")]:
+        try:
+            if folder.is_dir() and not folder.is_symlink() and now - folder.stat().st_mtime > max_age:
+                shutil.rmtree(folder)
+                removed.append(folder)
+        except OSError:
+            continue  # another process removed it first, or it is not ours to remove
+    return removed
+
+
 def list_stores(root: Path) -> list[Path]:
     """Store folders (those with a CURRENT file) directly under root, sorted by name."""
     if not root.is_dir():

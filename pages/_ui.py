@@ -28,7 +28,7 @@ from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.fusion import MODALITIES, list_strategies
 from mmrec_core.query import Engine, Hit, Query
 from mmrec_core.search import Candidates, rank
-from mmrec_core.store import Store, list_stores, open_store
+from mmrec_core.store import Store, list_stores, open_store, sweep_stale_uploads
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
@@ -117,7 +117,14 @@ def _build_lock() -> threading.Lock:
     return threading.Lock()
 
 
+@st.cache_resource(show_spinner=False)
+def _swept(root: str) -> int:
+    """Once per process: remove work folders a killed upload or ingest left behind."""
+    return len(sweep_stale_uploads(Path(root)))
+
+
 def store_names() -> list[str]:
+    _swept(str(session.stores_root()))
     return [p.name for p in list_stores(session.stores_root())]
 
 

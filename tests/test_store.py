@@ -62,3 +62,22 @@ def test_tampered_or_missing_store_refused(tmp_path):
     (tmp_path / "s" / "CURRENT").write_text("v999999")
     with pytest.raises(StoreError, match="does not exist"):
         open_store(tmp_path / "s")
+
+
+def test_stale_upload_folders_are_swept_and_fresh_ones_kept(tmp_path):
+    import os
+
+    from mmrec_core.store import sweep_stale_uploads
+
+    old = [tmp_path / ".upload-a", tmp_path / "shop" / ".upload-b"]
+    fresh = tmp_path / "shop" / ".upload-c"
+    keep = tmp_path / "shop" / "versions"
+    for d in [*old, fresh, keep]:
+        d.mkdir(parents=True)
+        (d / "f").write_text("x")
+    for d in [*old, keep]:
+        os.utime(d, (1_000, 1_000))
+    removed = sweep_stale_uploads(tmp_path, max_age=3600, now=10_000)
+    assert sorted(removed) == sorted(old) and not any(d.exists() for d in old)
+    assert fresh.is_dir() and keep.is_dir()
+    assert sweep_stale_uploads(tmp_path / "missing") == []
