@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages import _encoders
 from pages import _ui as ui
 
 st.set_page_config(page_title="mmrec: multimodal search", page_icon=":material/search:", layout="wide")
@@ -26,7 +27,7 @@ if wanted in PAGES and wanted != name:
 ui.sidebar()
 ui.sync_url(name)
 ui.show_flash()
-ui.encode_panel()
+_encoders.encode_panel()
 ui.ss._router_active = True  # pages check it: see ui.routed()
 try:
     page.run()

@@ -8,8 +8,6 @@ callbacks only call pure functions from mmrec_core.session / mmrec_core.profile.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -23,8 +21,8 @@ import streamlit as st
 from mmrec_core import profile as prof
 from mmrec_core import session
 from mmrec_core.catalog import Catalog
-from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders
-from mmrec_core.errors import MMRecError, StoreError
+from mmrec_core.encoders import DEFAULT_ENCODER
+from mmrec_core.errors import MMRecError
 from mmrec_core.fusion import MODALITIES, list_strategies
 from mmrec_core.query import Engine, Hit, Query
 from mmrec_core.search import Candidates, rank
@@ -184,105 +182,6 @@ def require_engine() -> Engine:
     return eng
 
 
-# ---------- encoders: one catalog, a store per encoder ----------
-
-ENCODER_LABELS = {"aligned+aisfx": "aligned · aisfx audio (default)", "aligned": "aligned · librosa audio",
-                  "bridge": "bridge (ImageNet labels) · librosa audio", "openclip": "open_clip checkpoint…"}
-
-
-def encoder_choice(spec: str) -> str:
-    """The sidebar option for a store's spec: itself, or 'openclip' for any open_clip model."""
-    return "openclip" if spec.startswith("openclip:") else spec
-
-
-def store_spec(store: Store) -> str:
-    """The encoder spec a store was built with (e.g. 'aligned', 'bridge', 'openclip:ViT-B-32@/path')."""
-    return str(store.manifest["encoder"].get("spec") or store.encoder)
-
-
-def _spec_of(name: str) -> str | None:
-    path = session.stores_root() / name
-    try:
-        return store_spec(_engine(str(path), (path / "CURRENT").read_text().strip()).store)
-    except (OSError, MMRecError):
-        return None
-
-
-def variant_target(spec: str) -> str:
-    """The store name holding the current catalog encoded with `spec` (it may not exist yet)."""
-    names = store_names()
-    current = ss.view.store
-    base = session.base_of(current, _spec_of(current) or "", names)
-    return base if _spec_of(base) == spec else session.variant_name(base, spec)
-
-
-def _on_encoder() -> None:
-    choice = ss.w_encoder
-    if choice == "openclip":
-        ss.encode_request = "openclip"
-        return
-    target = variant_target(choice)
-    if target in store_names():
-        set_view(store=target, items=())
-        ss.search_cache = {}
-        ss.encode_request = None
-    else:
-        ss.encode_request = choice
-
-
-def encode_panel() -> None:
-    """After an encoder switch to one this catalog has no store for: offer to encode it (with progress)."""
-    request = ss.get("encode_request")
-    eng = engine() if request else None
-    if not request or eng is None:
-        return
-    with st.container(border=True):
-        spec = request
-        if request == "openclip":
-            st.markdown("**Encode this catalog with an open_clip model.** A local checkpoint works offline: "
-                        "`openclip:ARCH@/path/to/checkpoint.safetensors`; a hub tag "
-                        "(`openclip:ViT-B-32/laion2b_s34b_b79k`) needs internet and fails within seconds without it.")
-            spec = st.text_input("open_clip model", key="w_openclip_spec", placeholder="openclip:ViT-B-32@/path/to/model.safetensors").strip()
-        target = variant_target(spec) if spec and spec != "openclip" else None
-        n = len(eng.store.items)
-        st.markdown(f"Store **{session.md_escape(ss.view.store)}** was built with `{store_spec(eng.store)}`. "
-                    + (f"Encoding its {n} items with `{spec}` makes a new store **{target}**; the current one is kept. "
-                       "Cached and shipped embeddings are reused, the rest is computed (a few images per second on a slow CPU)."
-                       if target else ""))
-        go, cancel = st.columns([1, 5])
-        if go.button("Encode", type="primary", disabled=target is None, key="encode_go"):
-            encode_variant(eng.store, spec, target)
-        if cancel.button("Cancel", key="encode_cancel"):
-            ss.encode_request = None
-            st.rerun()
-
-
-def encode_variant(store: Store, spec: str, target: str) -> None:
-    """Encode `store`'s items with `spec` into a new store `target` (built aside, then moved in), and open it."""
-    from mmrec_core.ingest import catalog_of_store
-
-    root = session.stores_root()
-    try:
-        if spec.startswith("openclip") and ":" not in spec:
-            raise StoreError("name the open_clip model: openclip:ARCH@/path/to/checkpoint or openclip:ARCH/TAG")
-        if (root / target).exists():
-            raise StoreError(f"a store named {target!r} exists already")
-        with st.spinner(f"Loading encoder {spec}"):
-            get_encoders(spec)  # fails fast (unknown name, missing or bad checkpoint, offline hub) before any work
-        with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as tmp:
-            report = ingest_with_progress(catalog_of_store(store), Path(tmp) / "store", f"Encoding with {spec}", encoder=spec)
-            shutil.move(Path(tmp) / "store", root / target)
-    except MMRecError as exc:
-        st.error(f"Could not encode with {spec}: {exc}")
-        return
-    ss.encode_request = None
-    set_view(store=target, items=())
-    ss.search_cache = {}
-    flash("success", f"Store {target!r}: {len(report.store.items)} items encoded with {spec} in {report.seconds:.1f} s "
-                     f"({sum(report.encoded.values())} computed, {sum(report.cached.values())} from the cache).")
-    st.rerun()
-
-
 # ---------- sidebar ----------
 
 def _from_widget(widget: str, fn: Callable) -> None:
@@ -296,7 +195,7 @@ def _on_store() -> None:
 
 
 def sidebar() -> None:
-    """The controls every page shares: store, alpha, per-modality weights, fusion strategy, K."""
+    """The controls every page shares: store, encoder, alpha, per-modality weights, fusion strategy, K."""
     view = ss.view
     names = store_names()
     if view.store not in names:
@@ -305,15 +204,11 @@ def sidebar() -> None:
     ss.w_store, ss.w_alpha, ss.w_strategy, ss.w_k = view.store, round(view.alpha, 2), view.strategy, view.k
     for m in MODALITIES:
         ss[f"w_{m}"] = round(getattr(view.weights, m), 2)
-    spec = _spec_of(view.store) or DEFAULT_ENCODER
-    ss.w_encoder = ss.get("encode_request") or encoder_choice(spec)
-    choices = list(dict.fromkeys([*ENCODER_LABELS, ss.w_encoder]))  # a spec made elsewhere (CLI) is shown too
+    from pages import _encoders  # it builds on this module
+
     with st.sidebar:
         st.selectbox("Store", names, key="w_store", on_change=_on_store)
-        st.selectbox("Encoder", choices, key="w_encoder", format_func=lambda c: ENCODER_LABELS.get(c, c), on_change=_on_encoder,
-                     help="Text and image embeddings of this catalog. Another encoder means another store of the same "
-                          "items: switching opens it, or offers to build it.")
-        st.caption(f"Active encoder: `{spec}`")
+        _encoders.encoder_picker()
         st.slider("Text ↔ image (alpha)", 0.0, 1.0, step=0.01, key="w_alpha",
                   on_change=_from_widget, args=("w_alpha", session.with_alpha),
                   help="0 = text only, 1 = image only. Sets the text weight to 1 − alpha and the image weight to alpha.")
