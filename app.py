@@ -1,11 +1,14 @@
 """mmrec dashboard: a router. Page config, shared state and sidebar, then the page the URL names."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _encoders
 from pages import _ui as ui
 
-st.set_page_config(page_title="mmrec: multimodal search", page_icon=":material/search:", layout="wide")
+ICON = Path(__file__).parent / "assets" / "icon.png"
+st.set_page_config(page_title="mmrec: multimodal search", page_icon=str(ICON), layout="wide")  # a local file: no icon fetch
 ui.init_state()
 
 PAGES = {

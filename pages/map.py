@@ -48,4 +48,7 @@ st.plotly_chart(fig, key="map")
 missing = int((~present).sum())
 st.caption(f"{int(present.sum())} items shown" + (f"; {missing} have no {space} embedding" if missing else "")
            + ". The query (red cross) sits at the score-weighted centre of its top matches (a 2-D map cannot place a new "
-             "point exactly); the profile (purple diamond) at the centre of your liked items. Hover a point for its title.")
+             "point exactly)"
+           + ("; the profile (purple diamond) at the centre of your liked items" if liked else
+              "; like items (Search or Profile) to see your profile on the map")
+           + ". Hover a point for its title.")
