@@ -81,8 +81,11 @@ def page(server):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+        outside = []  # mmrec runs offline: no page may fetch anything from another host
+        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:")) else None)
         yield pg
         browser.close()
+        assert not outside, f"requests left the machine: {sorted(set(outside))[:5]}"
 
 
 def settle(pg, timeout: float = 120) -> None:
