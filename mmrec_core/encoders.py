@@ -11,6 +11,7 @@ uses real CLIP weights where a user has them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import threading
@@ -88,7 +89,9 @@ def split_audio(name: str) -> tuple[str, str | None]:
     return name, None
 
 
+@functools.lru_cache(maxsize=None)
 def _audio_encoder(audio: str) -> Encoder:
+    """One instance per audio encoder and process, whatever text/image family it goes with."""
     import importlib.util
 
     if importlib.util.find_spec("aisfx") is None:
@@ -105,12 +108,11 @@ def get_encoders(name: str = DEFAULT_ENCODER) -> EncoderSet:
     family, _, arg = base.partition(":")
     if family not in _FAMILIES:
         raise UnknownNameError(f"unknown encoder {name!r}. Available: {', '.join(list_encoders().values())}")
+    shared = get_encoders(base) if audio else None  # 'aligned+aisfx' shares aligned's text and image towers
     with _LOCK:
         if name not in _LOADED:
-            encoders = _FAMILIES[family][0](arg)
-            if audio:
-                encoders = EncoderSet(f"{encoders.name}+{audio}", encoders.text, encoders.image, _audio_encoder(audio))
-            _LOADED[name] = encoders
+            _LOADED[name] = (_FAMILIES[family][0](arg) if shared is None else
+                             EncoderSet(f"{shared.name}+{audio}", shared.text, shared.image, _audio_encoder(audio)))
         return _LOADED[name]
 
 

@@ -64,6 +64,7 @@ def test_aisfx_audio_contract_and_fallback(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aisfx" else real(name, *a))
     import mmrec_core.encoders as encoders_module
     monkeypatch.setattr(encoders_module, "_LOADED", {})
+    encoders_module._audio_encoder.cache_clear()  # as in a process where aisfx was never loaded
     fallback, warning = load_encoders("bridge+aisfx")
     assert fallback.name == "bridge" and "aisfx" in warning and "librosa" in warning
 
