@@ -216,9 +216,6 @@ def _media_paths(csv_bytes: bytes) -> list[str]:
 
 # ---------- one catalog, several encoders ----------
 
-ENCODER_CHOICES = ("aligned", "bridge", "openclip")  # what the dashboard offers; openclip needs a spec
-
-
 def encoder_slug(spec: str) -> str:
     """A short store-name suffix for an encoder spec: 'bridge', 'aligned', 'openclip-ViT-B-32-3f9a2c'."""
     family, _, arg = spec.partition(":")
