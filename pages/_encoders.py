@@ -7,9 +7,6 @@ current store's items and media (mmrec_core.ingest.catalog_of_store), with a pro
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 
 import streamlit as st
 
@@ -58,9 +55,7 @@ def _on_encoder() -> None:
         return
     target = variant_target(choice)
     if target in ui.store_names():
-        ui.set_view(store=target, items=())
-        ss.search_cache = {}
-        ss.encode_request = None
+        ui.open_store_view(target)
     else:
         ss.encode_request = choice
 
@@ -104,15 +99,12 @@ def encode_variant(store: Store, spec: str, target: str) -> None:
             raise StoreError(f"a store named {target!r} exists already")
         with st.spinner(f"Loading encoder {spec}"):
             get_encoders(spec)  # fails fast (unknown name, missing or bad checkpoint, offline hub) before any work
-        with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as tmp:
-            report = ui.ingest_with_progress(catalog_of_store(store), Path(tmp) / "store", f"Encoding with {spec}", encoder=spec)
-            shutil.move(Path(tmp) / "store", root / target)
+        report = ui.build_store_aside(target, lambda dest: ui.ingest_with_progress(
+            catalog_of_store(store), dest, f"Encoding with {spec}", encoder=spec))
     except MMRecError as exc:
         st.error(f"Could not encode with {spec}: {exc}")
         return
-    ss.encode_request = None
-    ui.set_view(store=target, items=())
-    ss.search_cache = {}
+    ui.open_store_view(target)
     ui.flash("success", f"Store {target!r}: {len(report.store.items)} items encoded with {spec} in {report.seconds:.1f} s "
                      f"({sum(report.encoded.values())} computed, {sum(report.cached.values())} from the cache).")
     st.rerun()

@@ -7,9 +7,7 @@ keyed by store version and file stamp; what one user likes lives in that user's 
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import streamlit as st
@@ -168,20 +166,17 @@ def build_movielens() -> None:
                      else f"MovieLens 100K: {stage}")
 
     try:
-        root.mkdir(parents=True, exist_ok=True)
         with ui._build_lock():
             if not (root / name / "CURRENT").is_file():
-                with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as tmp:
-                    datasets.build_ml100k(Path(tmp) / name, max_items=ML100K_MAX_ITEMS, progress=progress)
-                    shutil.rmtree(root / name, ignore_errors=True)  # a leftover without CURRENT
-                    shutil.move(Path(tmp) / name, root / name)
+                shutil.rmtree(root / name, ignore_errors=True)  # a leftover without CURRENT
+                ui.build_store_aside(name, lambda dest: datasets.build_ml100k(
+                    dest, max_items=ML100K_MAX_ITEMS, progress=progress))
     except MMRecError as exc:
         bar.empty()
         st.error(f"Could not build MovieLens 100K: {exc}")
         return
     bar.empty()
-    ui.set_view(store=name, items=())
-    ss.search_cache = {}
+    ui.open_store_view(name)
     ui.flash("success", f"Store {name!r}: MovieLens 100K (movies as text: title, year, genres; ratings as interactions). "
                         "It is now the open store: train a model below.")
     st.rerun()

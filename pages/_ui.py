@@ -8,10 +8,12 @@ callbacks only call pure functions from mmrec_core.session / mmrec_core.profile.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 # Imported in full before any page draws: plotly peeks at sys.modules["pandas"] without importing it, so a
 # session drawing a chart while another session is still importing pandas met a half-made module.
@@ -32,6 +34,7 @@ APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
 MAX_QUERY_MEDIA_BYTES = 20 * 1024 * 1024
 ss = st.session_state
+T = TypeVar("T")
 
 
 # ---------- state ----------
@@ -121,6 +124,27 @@ def _swept(root: str) -> int:
     return len(sweep_stale_uploads(Path(root)))
 
 
+def open_store_view(name: str) -> None:
+    """Show store `name` from the next run on: its own search, no pending encoder request."""
+    set_view(store=name, items=())
+    ss.search_cache = {}
+    ss.encode_request = None
+
+
+def build_store_aside(name: str, build: Callable[[Path], T]) -> T:
+    """Run build(folder) to write a new store in a work folder under the stores root, then move it in as `name`.
+
+    The caller makes sure `name` is free. Nothing is moved if build raises; a killed build leaves only a
+    `.upload-*` work folder, which sweep_stale_uploads removes later.
+    """
+    root = session.stores_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as tmp:
+        result = build(Path(tmp) / "store")
+        shutil.move(Path(tmp) / "store", root / name)
+    return result
+
+
 def store_names() -> list[str]:
     _swept(str(session.stores_root()))
     return [p.name for p in list_stores(session.stores_root())]
@@ -189,9 +213,7 @@ def _from_widget(widget: str, fn: Callable) -> None:
 
 
 def _on_store() -> None:
-    set_view(store=ss.w_store, items=())
-    ss.search_cache = {}
-    ss.encode_request = None
+    open_store_view(ss.w_store)
 
 
 def sidebar() -> None:

@@ -1,7 +1,5 @@
 """Catalog: the open store's counts, problems and gallery; add a catalog (upload -> ingest); stores on disk."""
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -29,18 +27,19 @@ def add_catalog(name: str, files: list) -> None:
             raise StoreError(f"a store named {name!r} exists already; choose another name")
         if not files:
             raise StoreError("choose a .zip catalog, or catalog.csv together with its media files")
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=root, prefix=".upload-") as tmp:
-            src = session.stage_upload([(f.name, f.getvalue()) for f in files], Path(tmp) / "src")
-            report = ui.ingest_with_progress(src, Path(tmp) / "store", f"Ingesting {name}")
+
+        def build(dest: Path):
+            src = session.stage_upload([(f.name, f.getvalue()) for f in files], dest.parent / "src")
+            report = ui.ingest_with_progress(src, dest, f"Ingesting {name}")
             if not report.store.items:
                 raise StoreError("the catalog has no usable items (is catalog.csv empty?); nothing was saved")
-            shutil.move(Path(tmp) / "store", root / name)
+            return report
+
+        report = ui.build_store_aside(name, build)
     except MMRecError as exc:
         st.error(f"Could not add the catalog: {exc}")
         return
-    ui.set_view(store=name, items=())
-    ss.search_cache = {}
+    ui.open_store_view(name)
     summary = report.summary()
     ui.flash("success", f"Store {name!r}: {summary['items']} items ({', '.join(f'{m} {c}' for m, c in summary['counts'].items())}), "
                         f"{summary['problems']} problem(s), {summary['seconds']} s. It is now the open store.")
