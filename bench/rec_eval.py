@@ -51,15 +51,15 @@ def main() -> None:
     from mmrec_core.fusion import Weights
     from mmrec_core.rec_eval import alpha_settings, evaluate_models, split_interactions, table, weight_sweep
     from mmrec_core.recommenders import make_model
-    from mmrec_core.rec_store import load_store_interactions
+    from mmrec_core.rec_store import hybrid_configs, load_store_interactions
     from mmrec_core.store import open_store
 
     store = open_store(prepare_ml100k(args.workdir))
     report = load_store_interactions(store)
     print("interactions:", json.dumps(report.summary()), file=sys.stderr)
     split = split_interactions(report.interactions, how=args.split, seed=args.seed)
-    hybrid = {"epochs": args.epochs, "seed": args.seed}
-    configs = {"hybrid": hybrid, "blend": {"configs": {"hybrid": hybrid}}}
+    configs = hybrid_configs(epochs=args.epochs, seed=args.seed)
+    hybrid = configs["hybrid"]
     rows = evaluate_models(store, split, args.models.split(","), k=args.k, configs=configs)
     print(json.dumps({"dataset": "MovieLens 100K (recbole 1.2.1 wheel)", "split": args.split, "k": args.k,
                       "seed": args.seed, "store": store.counts(), "results": table(rows)}, indent=1))
