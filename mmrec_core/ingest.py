@@ -82,8 +82,7 @@ def catalog_of_store(store: Store) -> Catalog:
     Re-encoding a store with another encoder is `ingest(catalog_of_store(store), new_path, encoder=...)`.
     The root is the original source when it still exists (so a shipped embedding seed there is used).
     """
-    source = Path(str(store.manifest.get("source", "")))
-    root = source if source.is_dir() else store.path
+    root = store.source or store.path
     items = tuple(
         Item(id=it["id"], title=it.get("title") or "", description=it.get("description") or "",
              tags=tuple(it.get("tags") or ()), image=store.media_path(it.get("image")),

@@ -30,8 +30,7 @@ def interactions_path(store: Store) -> Path | None:
     own = store.path / INTERACTIONS_FILE
     if own.is_file():
         return own
-    source = str(store.manifest.get("source") or "")
-    theirs = Path(source) / INTERACTIONS_FILE if source else None
+    theirs = store.source / INTERACTIONS_FILE if store.source else None
     return theirs if theirs is not None and theirs.is_file() else None
 
 

@@ -68,6 +68,12 @@ class Store:
         except KeyError:
             raise StoreError(f"no item with id {item_id!r} in this store") from None
 
+    @property
+    def source(self) -> Path | None:
+        """The catalog folder this store was ingested from, while it still exists."""
+        raw = str(self.manifest.get("source") or "")
+        return Path(raw) if raw and Path(raw).is_dir() else None
+
     def media_path(self, rel: str | None) -> Path | None:
         return None if not rel else self.path / rel
 
