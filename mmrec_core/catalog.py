@@ -1,4 +1,4 @@
-"""Catalogs: a folder, a .zip or a catalog.csv with id,title,description,image,audio,tags.
+"""Catalogs: a folder, a .zip or a catalog.csv with id,title,description,image,audio,video,tags.
 
 Reading a catalog never fails because of one bad row or file: every problem is recorded as a
 `Problem(item_id, modality, reason)` and the good items are kept. Only a catalog that cannot be
@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Mapping
 
 from mmrec_core.errors import CatalogError
+from mmrec_core.video import VIDEO_EXTS
 
 CATALOG_FILE = "catalog.csv"
-COLUMNS = ("id", "title", "description", "image", "audio", "tags")
+COLUMNS = ("id", "title", "description", "image", "audio", "video", "tags")
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
 AUDIO_EXTS = frozenset({".wav", ".ogg", ".flac", ".mp3"})
 MAX_TEXT_CHARS = 4000
@@ -39,7 +40,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Item:
-    """One catalog entry; `image`/`audio` are absolute paths or None when absent."""
+    """One catalog entry; `image`/`audio`/`video` are absolute paths or None when absent."""
 
     id: str
     title: str = ""
@@ -48,6 +49,7 @@ class Item:
     image: Path | None = None
     audio: Path | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    video: Path | None = None
 
     @property
     def text(self) -> str:
@@ -221,11 +223,12 @@ def _parse_row(record: dict[str, str], root: Path, line_no: int, seen: set[str])
         texts[col] = value.strip()
     image = _media_path(record.get("image", ""), root, IMAGE_EXTS, item_id, "image", problems)
     audio = _media_path(record.get("audio", ""), root, AUDIO_EXTS, item_id, "audio", problems)
+    video = _media_path(record.get("video", ""), root, VIDEO_EXTS, item_id, "video", problems)
     tags = tuple(t.strip() for t in (record.get("tags", "") or "").replace("|", ";").split(";") if t.strip())
     meta = {k: v for k, v in record.items() if k not in COLUMNS and k}
-    item = Item(item_id, texts["title"], texts["description"], tags, image, audio, meta)
-    if not item.text and image is None and audio is None:
-        problems.append(Problem(item_id, "item", "no text, image or audio: item skipped"))
+    item = Item(item_id, texts["title"], texts["description"], tags, image, audio, meta, video)
+    if not item.text and image is None and audio is None and video is None:
+        problems.append(Problem(item_id, "item", "no text, image, audio or video: item skipped"))
         return None, problems
     return item, problems
 

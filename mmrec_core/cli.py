@@ -49,7 +49,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     print(f"store {summary['store']} {summary['version']}: {summary['items']} items "
-          f"(text {summary['counts']['text']}, image {summary['counts']['image']}, audio {summary['counts']['audio']}); "
+          f"(text {summary['counts']['text']}, image {summary['counts']['image']}, audio {summary['counts']['audio']}"
+          + (f", video {summary['counts']['video']}" if summary["counts"].get("video") else "") + "); "
           f"encoded {sum(summary['encoded'].values())}, from cache {sum(summary['cached'].values())}, "
           f"{summary['seconds']} s, encoder {summary['encoder']}")
     if report.problems:
@@ -63,6 +64,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from mmrec_core.evaluate import load_queries
     from mmrec_core.query import Engine, Query
     from mmrec_core.store import open_store
+    from mmrec_core.video import clock
 
     engine = Engine(open_store(args.store))
     weights = _weights(args)
@@ -70,7 +72,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         queries = [(q.query_id, q.query) for q in load_queries(args.queries)]
     else:
         q = Query(text=args.text or "", image=Path(args.image) if args.image else None,
-                  audio=Path(args.audio) if args.audio else None, items=tuple(args.item or ()))
+                  audio=Path(args.audio) if args.audio else None, items=tuple(args.item or ()),
+                  video=Path(args.video) if args.video else None)
         queries = [("query", q)]
     params = {"temperature": args.temperature} if args.fusion == "attention" and args.temperature else {}
     for qid, query in queries:
@@ -81,7 +84,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"# {qid} ({args.fusion}, { {m: round(w, 4) for m, w in weights.as_dict().items()} })")
         for rank_, h in enumerate(hits, 1):
             parts = " ".join(f"{m}={v:+.3f}" for m, v in h.contributions.items() if v)
-            print(f"{rank_:>3}. {h.score:.4f}  {h.id}  {h.item.get('title', '')!s:.40}  [{parts}]")
+            frame = f"  frame {clock(h.frame.time)}" if h.frame else ""
+            print(f"{rank_:>3}. {h.score:.4f}  {h.id}  {h.item.get('title', '')!s:.40}  [{parts}]{frame}")
     return 0
 
 
@@ -127,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text")
     p.add_argument("--image")
     p.add_argument("--audio")
+    p.add_argument("--video", help="a clip: its frames query the images, its soundtrack the audio")
     p.add_argument("--item", action="append", help="'more like this' seed item id (repeatable)")
-    p.add_argument("--queries", help="CSV with query_id,text,image,audio")
+    p.add_argument("--queries", help="CSV with query_id,text,image,audio,video")
     p.add_argument("--temperature", type=float, help="attention temperature")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -145,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "search" and not (args.text or args.image or args.audio or args.item or args.queries):
-        print("error: give --text, --image, --audio, --item or --queries", file=sys.stderr)
+    if args.command == "search" and not (args.text or args.image or args.audio or args.video or args.item or args.queries):
+        print("error: give --text, --image, --audio, --video, --item or --queries", file=sys.stderr)
         return 2
     try:
         return args.func(args)

@@ -28,7 +28,7 @@ class EvalQuery:
 
 
 def load_queries(path: str | Path) -> list[EvalQuery]:
-    """Read query_id,text,image,audio[,items] (media paths relative to the CSV)."""
+    """Read query_id,text,image,audio[,video][,items] (media paths relative to the CSV)."""
     path = Path(path)
     rows = _read_csv(path, required=("query_id",))
     out: list[EvalQuery] = []
@@ -38,11 +38,13 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
             raise EvaluationError(f"{path.name} line {line}: empty query_id")
         audio = (row.get("audio") or "").strip()
         image = (row.get("image") or "").strip()
+        video = (row.get("video") or "").strip()
         items = tuple(i for i in (row.get("items") or "").split(";") if i.strip())
         q = Query(text=(row.get("text") or "").strip(), image=path.parent / image if image else None,
-                  audio=path.parent / audio if audio else None, items=items)
+                  audio=path.parent / audio if audio else None, items=items,
+                  video=path.parent / video if video else None)
         if q.is_empty:
-            raise EvaluationError(f"{path.name} line {line}: query {qid!r} has no text, image, audio or items")
+            raise EvaluationError(f"{path.name} line {line}: query {qid!r} has no text, image, audio, video or items")
         out.append(EvalQuery(qid, q))
     return out
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from mmrec_core import video
 from mmrec_core.audio import AudioScaler
 from mmrec_core.cache import EmbeddingCache, content_key
 from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
@@ -29,6 +30,8 @@ Progress = Callable[[str, int, int], None]
 """progress(stage, done, total): called as work advances; stages are text, image, audio, store."""
 
 SEED_FILE = "embeddings-seed.npz"
+FRAMES_CACHE = "frames-v1"  # cache namespace of sampled frame vectors: change it when the sampling changes
+KINDS = (*MODALITIES, "video")  # what ingest embeds: video frames land in the image space, soundtracks in audio
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -61,13 +64,20 @@ class IngestReport:
 
 @dataclass
 class _Work:
-    """Embeddings gathered per modality: {item_index: vector}."""
+    """Embeddings gathered per kind (text, image, audio, video): {item_index: vector}."""
 
-    vectors: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {m: {} for m in MODALITIES})
-    keys: dict[str, dict[int, str]] = field(default_factory=lambda: {m: {} for m in MODALITIES})
-    encoded: dict[str, int] = field(default_factory=lambda: {m: 0 for m in MODALITIES})
-    cached: dict[str, int] = field(default_factory=lambda: {m: 0 for m in MODALITIES})
+    vectors: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {m: {} for m in KINDS})
+    keys: dict[str, dict[int, str]] = field(default_factory=lambda: {m: {} for m in KINDS})
+    encoded: dict[str, int] = field(default_factory=lambda: {m: 0 for m in KINDS})
+    cached: dict[str, int] = field(default_factory=lambda: {m: 0 for m in KINDS})
     problems: list[Problem] = field(default_factory=list)
+    _file_keys: dict[Path, str] = field(default_factory=dict)
+
+    def file_key(self, path: Path) -> str:
+        """A file's content key, hashed once per ingest (a video serves both its frames and its soundtrack)."""
+        if path not in self._file_keys:
+            self._file_keys[path] = content_key(path.read_bytes())
+        return self._file_keys[path]
 
 
 def default_cache(*, seeds: Sequence[Path] = ()) -> EmbeddingCache:
@@ -86,7 +96,8 @@ def catalog_of_store(store: Store) -> Catalog:
     items = tuple(
         Item(id=it["id"], title=it.get("title") or "", description=it.get("description") or "",
              tags=tuple(it.get("tags") or ()), image=store.media_path(it.get("image")),
-             audio=store.media_path(it.get("audio")), metadata=dict(it.get("metadata") or {}))
+             audio=store.media_path(it.get("audio")), metadata=dict(it.get("metadata") or {}),
+             video=store.media_path(it.get("video")))
         for it in store.items)
     return Catalog(root=root, items=items, problems=())
 
@@ -119,6 +130,7 @@ def ingest(
         _embed_text(catalog.items, encoders, cache, work, progress, batch_size)
         _embed_media(catalog.items, "image", encoders, cache, work, progress, batch_size)
         _embed_media(catalog.items, "audio", encoders, cache, work, progress, batch_size)
+        _embed_media(catalog.items, "video", encoders, cache, work, progress, batch_size)
         progress("store", 0, 1)
         spec = encoder if warning is None else encoders.name
         store = _write(catalog, store_path, encoders, spec, work, index_config)
@@ -137,30 +149,44 @@ def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCac
 
 def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cache: EmbeddingCache,
                  work: _Work, progress: Progress, batch_size: int) -> None:
-    paths = {i: getattr(it, modality) for i, it in enumerate(items) if getattr(it, modality) is not None}
+    """Images, audio (an audio file, else a video's soundtrack) or video frames, decoded one batch ahead."""
+    if modality == "video":  # frames through the image encoder; cached as packed (times, frame vectors)
+        paths = {i: it.video for i, it in enumerate(items) if it.video is not None}
+        enc_name = f"{encoders.image.name}/{FRAMES_CACHE}"
+        fn = functools.partial(video.encode_clips, encoders.image.encode)
+        batch_size = max(1, batch_size // 8)  # up to 16 frames a clip
+        loaders: dict[int, Callable[[Path], Any]] = dict.fromkeys(paths, video.load_video)
+    elif modality == "audio":  # raw features: the catalog's scaler turns them into embeddings in _write
+        paths = {i: it.audio or it.video for i, it in enumerate(items) if (it.audio or it.video) is not None}
+        enc = encoders.audio
+        enc_name, fn = enc.name, enc.features
+        loaders = {i: functools.partial(load_audio, sr=enc.sample_rate) if items[i].audio is not None
+                   else functools.partial(video.load_soundtrack, sr=enc.sample_rate) for i in paths}
+    else:
+        paths = {i: it.image for i, it in enumerate(items) if it.image is not None}
+        enc_name, fn = encoders.image.name, encoders.image.encode
+        loaders = dict.fromkeys(paths, load_image)
     keys: dict[int, str] = {}
     for i, p in paths.items():
         try:
-            keys[i] = content_key(p.read_bytes())
+            keys[i] = work.file_key(p)
         except OSError as exc:
             work.problems.append(Problem(items[i].id, modality, f"cannot read file: {exc}"))
-    enc = encoders.for_modality(modality)
-    if modality == "audio":  # raw features: the catalog's scaler turns them into embeddings in _write
-        fn, loader = enc.features, functools.partial(load_audio, sr=enc.sample_rate)
-    else:
-        fn, loader = enc.encode, load_image
 
     def decode(batch_idx: Sequence[int]) -> tuple[list[int], list[Any], list[Problem]]:
         decoded, ok, problems = [], [], []
         for i in batch_idx:
             try:
-                decoded.append(loader(paths[i]))
+                decoded.append(loaders[i](paths[i]))
                 ok.append(i)
             except MediaError as exc:
                 problems.append(Problem(items[i].id, modality, str(exc)))
+                continue
+            if getattr(decoded[-1], "note", ""):  # a clip sampled only in part
+                problems.append(Problem(items[i].id, modality, decoded[-1].note))
         return ok, decoded, problems
 
-    _fill(modality, {i: i for i in keys}, keys, fn, enc.name, cache, work, progress, batch_size, prepare=decode)
+    _fill(modality, {i: i for i in keys}, keys, fn, enc_name, cache, work, progress, batch_size, prepare=decode)
     for i, p in paths.items():
         if i in work.vectors[modality]:
             work.keys[modality][i] = keys[i]
@@ -202,7 +228,7 @@ def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Cal
 
 def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, work: _Work,
            index_config: IndexConfig) -> Store:
-    keep = [i for i in range(len(catalog.items)) if any(i in work.vectors[m] for m in MODALITIES)]
+    keep = [i for i in range(len(catalog.items)) if any(i in work.vectors[m] for m in KINDS)]
     if not keep:
         raise CatalogError("no item of the catalog could be encoded; see the problems reported per item")
     for i in range(len(catalog.items)):
@@ -210,9 +236,11 @@ def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, 
             work.problems.append(Problem(catalog.items[i].id, "item", "no modality could be encoded: item skipped"))
     emb = {m: np.zeros((len(keep), encoders.for_modality(m).dim), np.float32) for m in MODALITIES}
     for row, i in enumerate(keep):
-        for m in ("text", "image"):
-            if i in work.vectors[m]:
-                emb[m][row] = work.vectors[m][i]
+        if i in work.vectors["text"]:
+            emb["text"][row] = work.vectors["text"][i]
+        if i in work.vectors["image"]:
+            emb["image"][row] = work.vectors["image"][i]
+    frames = _frames(keep, work, emb["image"])
     # audio: the cache holds raw features; the scaler is fit over this catalog and stored with it
     audio_rows = [row for row, i in enumerate(keep) if i in work.vectors["audio"]]
     raw_dim = encoders.audio.raw_dim
@@ -224,13 +252,36 @@ def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, 
     records = []
     for i in keep:
         it = catalog.items[i]
+        soundtrack = it.audio is None and i in work.keys["audio"]  # the audio player plays the video itself
         records.append({
             "id": it.id, "title": it.title, "description": it.description, "tags": list(it.tags),
             "image": store_media(store_path, it.image, work.keys["image"][i]) if i in work.keys["image"] else None,
-            "audio": store_media(store_path, it.audio, work.keys["audio"][i]) if i in work.keys["audio"] else None,
+            "audio": store_media(store_path, it.audio, work.keys["audio"][i]) if i in work.keys["audio"] and not soundtrack else None,
+            "video": store_media(store_path, it.video, work.keys["video"][i]) if i in work.keys["video"] else None,
             "metadata": dict(it.metadata),
         })
     encoder_info = {"name": encoders.name, "spec": spec, **{m: encoders.for_modality(m).name for m in MODALITIES}}
     report = [{"id": p.item_id, "modality": p.modality, "reason": p.reason} for p in work.problems]
     return write_store(store_path, items=records, embeddings=emb, scaler=scaler, encoder=encoder_info,
-                       report=report, index_config=index_config, extra={"source": str(catalog.root)})
+                       report=report, index_config=index_config, extra={"source": str(catalog.root)}, frames=frames)
+
+
+def _frames(keep: Sequence[int], work: _Work, image: np.ndarray) -> video.FrameTable:
+    """Each video's frame vectors with their times; the clip's pooled vector becomes (or joins) the item's image.
+
+    An item with a still image and a video gets the normalised sum of both, so either can find it
+    (the still is the catalog's own picture of the item, the frames are what plays).
+    """
+    rows, times, vecs = [], [], []
+    for row, i in enumerate(keep):
+        packed = work.vectors["video"].get(i)
+        if packed is None:
+            continue
+        t, v = video.unpack(packed, image.shape[1])
+        image[row] = video.pool(v) + (image[row] if i in work.vectors["image"] else 0.0)
+        rows.append(np.full(len(t), row, np.int32))
+        times.append(t)
+        vecs.append(v)
+    if not rows:
+        return video.FrameTable.empty(image.shape[1])
+    return video.FrameTable(np.concatenate(rows), np.concatenate(times), l2_normalize(np.concatenate(vecs)))

@@ -17,7 +17,7 @@ DISLIKE_WEIGHT = 0.5  # Rocchio's gamma: how far a dislike pushes the profile aw
 COLD_START_EXPLANATION = (
     "Your profile is empty, so this is a diverse sample rather than a guess: one typical item from "
     "each category (the item closest to its category's average), largest categories first. "
-    "Like or dislike any item, or add an image or a sound to your profile, to get personal recommendations."
+    "Like or dislike any item, or add an image, a sound or a video clip to your profile, to get personal recommendations."
 )
 
 
@@ -26,7 +26,7 @@ class Upload:
     """Media a user added to the profile, already encoded (as Engine.vectors returns it)."""
 
     name: str
-    modality: str  # "image" or "audio"
+    modality: str  # "image", "audio" or "video"
     vectors: QueryVectors
 
 

@@ -55,6 +55,7 @@ class Candidates:
     avail: np.ndarray
     exclude: frozenset[int] = frozenset()
     exhaustive: bool = True
+    query: QueryVectors | None = field(default=None, repr=False, compare=False)  # what they answer (to explain hits)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class Retriever:
             emb = self.embeddings[m] if rows.size == self.n else self.embeddings[m][rows]
             sims[:, j] = emb @ qs[m]
             avail[:, j] = self.present[rows, j]
-        return Candidates(rows, sims, avail, query.exclude, exhaustive=self.exhaustive)
+        return Candidates(rows, sims, avail, query.exclude, exhaustive=self.exhaustive, query=query)
 
     def _check(self, modality: str, vec: np.ndarray | None) -> np.ndarray | None:
         if vec is None:

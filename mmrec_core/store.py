@@ -2,7 +2,8 @@
 
 Layout: STORE/CURRENT names the live version; STORE/versions/vNNNNNN/ holds manifest.json,
 items.json, report.json, {text,image,audio}.npy (float32 (n, d), zero rows = missing),
-audio_scaler.json and index_<modality>.faiss for ANN modalities; STORE/media/ holds the
+audio_scaler.json, index_<modality>.faiss for ANN modalities and, when items have videos,
+frames.npy / frame_rows.npy / frame_times.npy (video.FrameTable); STORE/media/ holds the
 items' media, content-addressed and shared by versions. A version is written to a temp folder
 and renamed, then CURRENT is replaced: a crash leaves the previous version live.
 """
@@ -26,6 +27,7 @@ from mmrec_core.errors import StoreError
 from mmrec_core.fusion import MODALITIES
 from mmrec_core.index import AnnIndex, IndexConfig
 from mmrec_core.search import Retriever
+from mmrec_core.video import FrameTable
 
 FORMAT = "mmrec-store"
 FORMAT_VERSION = 1
@@ -43,10 +45,15 @@ class Store:
     embeddings: dict[str, np.ndarray]
     scaler: AudioScaler
     report: list[dict[str, str]] = field(default_factory=list)
+    frames: FrameTable | None = None  # sampled video frames; None: an empty table of the image dimension
     _retriever: Retriever | None = None
     # One Store is shared by every dashboard session (through the cached Engine): without the lock,
     # sessions that search at once each load the FAISS indexes, one full copy per session.
     _retriever_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.frames is None:
+            self.frames = FrameTable.empty(int(self.embeddings["image"].shape[1]))
 
     @property
     def ids(self) -> list[str]:
@@ -73,6 +80,11 @@ class Store:
         """The catalog folder this store was ingested from, while it still exists."""
         raw = str(self.manifest.get("source") or "")
         return Path(raw) if raw and Path(raw).is_dir() else None
+
+    def poster_time(self, item_id: str) -> float:
+        """When the item's first sampled video frame is shown (seconds); 0.0 for an item without video."""
+        times, _ = self.frames.of(self.row_of(item_id))
+        return float(times[0]) if len(times) else 0.0
 
     def media_path(self, rel: str | None) -> Path | None:
         return None if not rel else self.path / rel
@@ -157,7 +169,24 @@ def open_store(path: str | Path, *, mmap: bool = True) -> Store:
     scaler = AudioScaler.from_dict(_read_json(vdir / "audio_scaler.json"))
     report_file = vdir / "report.json"
     report = _read_json(report_file) if report_file.is_file() else []
-    return Store(path, version, manifest, items, embeddings, scaler, report)
+    return Store(path, version, manifest, items, embeddings, scaler, report, _read_frames(path, vdir, manifest, mmap))
+
+
+FRAME_FILES = ("frame_rows.npy", "frame_times.npy", "frames.npy")
+
+
+def _read_frames(path: Path, vdir: Path, manifest: Mapping[str, Any], mmap: bool) -> FrameTable:
+    dim, n, count = int(manifest["dims"]["image"]), int(manifest["n_items"]), int(manifest.get("frames", 0))
+    if not count:  # stores without videos (and every store written before videos) have no frame files
+        return FrameTable.empty(dim)
+    try:
+        rows, times, vecs = (np.load(vdir / f, mmap_mode="r" if mmap else None, allow_pickle=False) for f in FRAME_FILES)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"store {path}: cannot read the video frames: {exc}") from None
+    if (rows.shape != (count,) or times.shape != (count,) or vecs.shape != (count, dim)
+            or vecs.dtype != np.float32 or (count and (rows[0] < 0 or rows[-1] >= n))):
+        raise StoreError(f"store {path}: video frame files do not match the manifest ({count} frames of dimension {dim})")
+    return FrameTable(np.asarray(rows), np.asarray(times), vecs)
 
 
 def _read_json(file: Path) -> Any:
@@ -177,10 +206,12 @@ def write_store(
     report: Sequence[Mapping[str, str]] = (),
     index_config: IndexConfig = IndexConfig(),
     extra: Mapping[str, Any] | None = None,
+    frames: FrameTable | None = None,
 ) -> Store:
     """Write a new version atomically and make it live; returns it opened."""
     path = Path(path)
     n = len(items)
+    frames = frames if frames is not None else FrameTable.empty(int(embeddings["image"].shape[1]))
     for m in MODALITIES:
         if embeddings[m].shape[0] != n or embeddings[m].dtype != np.float32:
             raise StoreError(f"{m} embeddings {embeddings[m].dtype} {embeddings[m].shape} do not match {n} items")
@@ -194,6 +225,10 @@ def write_store(
             ann.save(tmp / f"index_{m}.faiss")
         for m in MODALITIES:
             np.save(tmp / f"{m}.npy", np.ascontiguousarray(embeddings[m]))
+        if len(frames):
+            for f, arr in zip(FRAME_FILES, (frames.rows.astype(np.int32), frames.times.astype(np.float32),
+                                            frames.vectors.astype(np.float32))):
+                np.save(tmp / f, np.ascontiguousarray(arr))
         present = retriever.present
         manifest = {
             "format": FORMAT,
@@ -201,7 +236,9 @@ def write_store(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "n_items": n,
             "dims": {m: int(embeddings[m].shape[1]) for m in MODALITIES},
-            "counts": {m: int(present[:, j].sum()) for j, m in enumerate(MODALITIES)},
+            "counts": {**{m: int(present[:, j].sum()) for j, m in enumerate(MODALITIES)},
+                       "video": int(np.unique(frames.rows).size)},
+            "frames": len(frames),
             "encoder": dict(encoder),
             "index": {"config": index_config.__dict__, "kinds": retriever.kinds},
             **(dict(extra) if extra else {}),

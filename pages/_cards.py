@@ -11,8 +11,9 @@ from mmrec_core import profile as prof
 from mmrec_core import session
 from mmrec_core.errors import MMRecError
 from mmrec_core.fusion import MODALITIES
-from mmrec_core.query import Hit
+from mmrec_core.query import FrameMatch, Hit
 from mmrec_core.store import Store
+from mmrec_core.video import clock
 from mmrec_core.viz import contribution_figure
 from pages import _ui as ui
 
@@ -29,19 +30,30 @@ def _toggle(item_id: str, want: str, rater: Rater = PROFILE) -> None:
 
 
 def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[str] = (), key: str,
-         more_like_this_button: bool = True, rater: Rater = PROFILE) -> None:
-    """One item: image, title, caption lines, audio player, like/dislike and 'more like this' buttons.
+         more_like_this_button: bool = True, rater: Rater = PROFILE, frame: FrameMatch | None = None) -> None:
+    """One item: image (or the video's best-matching frame), title, caption lines, video or audio player,
+    like/dislike and 'more like this' buttons.
 
     Like and dislike change the session's profile, or whatever `rater` names (e.g. one user's likes).
     """
     with st.container(border=True):
         image = store.media_path(item.get("image"))
-        if store.counts().get("image"):  # a catalog without any image (e.g. movies as text) gets no empty tiles
+        clip = store.media_path(item.get("video"))
+        clip = clip if clip is not None and clip.is_file() else None
+        at = frame.time if frame is not None else store.poster_time(item["id"]) if clip is not None else 0.0
+        if clip is not None:  # the frame that matched (or the first sampled one) stands for the item
+            st.image(frame_thumbnail(str(clip), round(at, 3)), width="stretch", alt=item.get("title") or item["id"])
+        elif store.counts().get("image"):  # a catalog without any image (e.g. movies as text) gets no empty tiles
             st.image(thumbnail(str(image) if image is not None and image.is_file() else None), width="stretch",
                      alt=item.get("title") or item["id"])
         st.markdown(f"**{session.md_escape(heading)}**")
         for line in lines:
             st.caption(line)
+        if clip is not None:
+            if frame is not None:
+                st.caption(f"best-matching frame at {clock(frame.time)} (cosine {frame.similarity:.2f}): shown above, "
+                           "and the video starts there")
+            st.video(str(clip), start_time=int(at))
         audio = store.media_path(item.get("audio"))
         if audio is not None and audio.is_file():
             st.audio(str(audio), format=f"audio/{audio.suffix.lstrip('.').replace('mp3', 'mpeg')}")
@@ -62,6 +74,10 @@ def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[st
 @st.cache_data(show_spinner=False, max_entries=4096)
 def thumbnail(path: str | None, size: int = 256) -> bytes:
     """A square PNG: the image fitted on white, or a grey 'no image' tile, so that cards line up."""
+    return thumbnail_of(Path(path) if path else None, size)
+
+
+def thumbnail_of(src: Path | bytes | None, size: int = 256) -> bytes:
     import io
 
     from PIL import Image, ImageDraw, ImageFont
@@ -70,7 +86,7 @@ def thumbnail(path: str | None, size: int = 256) -> bytes:
 
     tile = Image.new("RGB", (size, size), "white")
     try:
-        img = load_image(Path(path)) if path else None
+        img = load_image(src) if src else None
     except MMRecError:
         img = None
     if img is None:
@@ -83,6 +99,22 @@ def thumbnail(path: str | None, size: int = 256) -> bytes:
     buf = io.BytesIO()
     tile.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def frame_thumbnail(path: str, t: float, size: int = 256) -> bytes:
+    """The video's frame at t seconds as a square PNG tile (the 'no image' tile when it cannot be decoded)."""
+    import io
+
+    from mmrec_core.video import frame_at
+
+    try:
+        img = frame_at(Path(path), t)
+    except MMRecError:
+        return thumbnail(None, size)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return thumbnail_of(buf.getvalue(), size)
 
 
 def hit_lines(hit: Hit) -> list[str]:
@@ -108,7 +140,7 @@ def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str
         with col:
             lines = hit_lines(hit) + ([extra[hit.id]] if extra and hit.id in extra else [])
             card(store, hit.item, heading=f"{i}. {hit.item.get('title') or hit.id}", lines=lines, key=f"{key}-{hit.id}",
-                 rater=rater, more_like_this_button=more_like_this_button)
+                 rater=rater, more_like_this_button=more_like_this_button, frame=hit.frame)
     if hits:
         st.subheader("Why these results")
         st.caption(why)

@@ -32,7 +32,8 @@ from mmrec_core.store import Store, list_stores, open_store, sweep_stale_uploads
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
-MAX_QUERY_MEDIA_BYTES = 20 * 1024 * 1024
+MAX_QUERY_MEDIA_BYTES = {"image": 20 * 2**20, "audio": 20 * 2**20, "video": 100 * 2**20}
+QUERY_MEDIA = ("image", "audio", "video")
 ss = st.session_state
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ def init_state() -> None:
         ss.link_problems = problems
         ss.url_page = st.query_params.get("page")
     ss.setdefault("profiles", {})  # store name -> Profile (item ids belong to one store)
-    ss.setdefault("query_media", {"image": None, "audio": None})  # modality -> (file name, bytes)
+    ss.setdefault("query_media", dict.fromkeys(QUERY_MEDIA))  # kind -> (file name, bytes)
     ss.setdefault("uploader_gen", 0)  # part of the query uploaders' keys: a new value empties them
     ss.setdefault("search_cache", {})  # {"key": ..., "cands": Candidates | None, "error": str | None}
     ss.setdefault("flash", [])  # (kind, message) shown once on the next run
@@ -250,13 +251,12 @@ def sidebar() -> None:
 
 def current_query() -> Query:
     media = ss.query_media
-    return Query(text=ss.view.text, image=media["image"][1] if media["image"] else None,
-                 audio=media["audio"][1] if media["audio"] else None, items=ss.view.items)
+    return Query(text=ss.view.text, items=ss.view.items, **{m: media[m][1] if media.get(m) else None for m in QUERY_MEDIA})
 
 
 def query_key(store: Store, query: Query) -> str:
     h = hashlib.sha1(f"{store.path}|{store.version}|{query.text.strip()}|{'|'.join(query.items)}".encode())
-    for media in (query.image, query.audio):
+    for media in (query.image, query.audio, query.video):
         h.update(hashlib.sha1(media).digest() if isinstance(media, bytes) else b"-")
     return h.hexdigest()
 
@@ -285,7 +285,7 @@ def search_hits(eng: Engine) -> list[Hit]:
         return []
     view = ss.view
     try:
-        return eng.hits(rank(cands, view.weights, strategy=view.strategy, k=view.k))
+        return eng.hits(rank(cands, view.weights, strategy=view.strategy, k=view.k), query=cands.query)
     except MMRecError as exc:
         st.error(str(exc))
         return []
@@ -298,9 +298,9 @@ def set_query_media(modality: str, widget: str) -> None:
         ss.query_media = {**ss.query_media, modality: None}
         return
     data = up.getvalue()
-    if len(data) > MAX_QUERY_MEDIA_BYTES:
+    if len(data) > MAX_QUERY_MEDIA_BYTES[modality]:
         flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; a query {modality} may be at most "
-                       f"{MAX_QUERY_MEDIA_BYTES / 2**20:.0f} MB.")
+                       f"{MAX_QUERY_MEDIA_BYTES[modality] / 2**20:.0f} MB.")
         return
     ss.query_media = {**ss.query_media, modality: (up.name, data)}
 
@@ -312,5 +312,5 @@ def clear_query_media(modality: str) -> None:
 
 def more_like_this(item_id: str) -> None:
     set_view(items=(item_id,), text="")
-    ss.query_media = {"image": None, "audio": None}
+    ss.query_media = dict.fromkeys(QUERY_MEDIA)
     ss.uploader_gen += 1

@@ -24,8 +24,9 @@ def add_media(modality: str, widget: str) -> None:
     if up is None:
         return
     data = up.getvalue()
-    if len(data) > ui.MAX_QUERY_MEDIA_BYTES:
-        ui.flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; the limit is {ui.MAX_QUERY_MEDIA_BYTES / 2**20:.0f} MB.")
+    limit = ui.MAX_QUERY_MEDIA_BYTES[modality]
+    if len(data) > limit:
+        ui.flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
         return
     try:
         vectors = eng.vectors(Query(**{modality: data}))
@@ -54,6 +55,8 @@ with st.expander(f"Your profile on “{ss.view.store}”", expanded=True):
                          key=f"p_image{gen}", on_change=add_media, args=("image", f"p_image{gen}"))
         st.file_uploader("Add a sound you like", type=["wav", "ogg", "flac", "mp3"],
                          key=f"p_audio{gen}", on_change=add_media, args=("audio", f"p_audio{gen}"))
+        st.file_uploader("Add a video clip you like", type=["mp4", "webm", "ogv", "mkv", "mov", "gif", "webp"],
+                         key=f"p_video{gen}", on_change=add_media, args=("video", f"p_video{gen}"))
     if not profile.is_empty:
         st.button("Clear profile", on_click=ui.update_profile, args=(lambda p: prof.Profile(),))
 
@@ -61,11 +64,12 @@ st.subheader("Recommended for you" if profile.has_positives else "Start here")
 view = ss.view
 if profile.has_positives:
     try:
-        ranking = rank(eng.candidates(prof.profile_vectors(store, profile)), view.weights, strategy=view.strategy, k=view.k)
+        wanted = prof.profile_vectors(store, profile)
+        ranking = rank(eng.candidates(wanted), view.weights, strategy=view.strategy, k=view.k)
     except MMRecError as exc:
         st.error(str(exc))
         st.stop()
-    hits = eng.hits(ranking)
+    hits = eng.hits(ranking, query=wanted)
     reasons = prof.because(store, ranking.rows, profile.liked)
     extra = {store.ids[r]: f"closest to your liked “{md_escape(titles[iid])}” (similarity {s:.2f})"
              for r, (iid, s) in reasons.items()}

@@ -16,16 +16,19 @@ ss.w_query = ss.view.text
 st.text_input("Describe what you are looking for", key="w_query", max_chars=500,
               placeholder="e.g. a cute animal, something that flies, a loud noise",
               on_change=lambda: ui.set_view(text=ss.w_query))
-left, right = st.columns(2)
+left, middle, right = st.columns(3)
 gen = ss.uploader_gen  # bumped to empty the uploaders when their file is removed from the query
 left.file_uploader("…or search with an image", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
                    key=f"w_qimage{gen}", on_change=ui.set_query_media, args=("image", f"w_qimage{gen}"))
-right.file_uploader("…or with a sound", type=["wav", "ogg", "flac", "mp3"],
-                    key=f"w_qaudio{gen}", on_change=ui.set_query_media, args=("audio", f"w_qaudio{gen}"))
+middle.file_uploader("…or with a sound", type=["wav", "ogg", "flac", "mp3"],
+                     key=f"w_qaudio{gen}", on_change=ui.set_query_media, args=("audio", f"w_qaudio{gen}"))
+right.file_uploader("…or with a video clip", type=["mp4", "webm", "ogv", "mkv", "mov", "gif", "webp"],
+                    key=f"w_qvideo{gen}", on_change=ui.set_query_media, args=("video", f"w_qvideo{gen}"),
+                    help="Its frames are compared with the items' images, its soundtrack with their audio.")
 
 # What the query holds now (uploads stay in the query until removed, also after visiting other pages).
 with st.container(horizontal=True):
-    for m in ("image", "audio"):
+    for m in ui.QUERY_MEDIA:
         if ss.query_media[m]:
             st.button(icon=":material/close:", label=f"{m}: {md_escape(ss.query_media[m][0])}", key=f"clear-{m}",
                       on_click=ui.clear_query_media, args=(m,))

@@ -14,7 +14,7 @@ from mmrec_core.store import open_store
 def test_report_keeps_good_items_and_names_problems(tiny_store):
     store = tiny_store.store
     assert store.ids == ["red", "blue", "green", "rain", "poem", "broken-img", "broken-snd", "missing"]
-    assert store.counts() == {"text": 8, "image": 3, "audio": 3}
+    assert store.counts() == {"text": 8, "image": 3, "audio": 3, "video": 0}
     problems = {(p.item_id, p.modality) for p in tiny_store.problems}
     assert {("red", "row"), ("missing", "image"), ("broken-img", "image"), ("broken-snd", "audio")} <= problems
     for m, e in store.embeddings.items():
@@ -34,7 +34,7 @@ def test_reingest_costs_nothing_and_adding_items_costs_only_them(tiny_catalog, t
         csv.writer(f).writerow(["new1", "Yellow kite", "a kite in the wind", "", "", "toys", ""])
         csv.writer(f).writerow(["new2", "Blue ball again", "", "img/blue-square.png", "", "toys", ""])
     more = ingest(cat, tmp_path / "store")
-    assert more.encoded == {"text": 2, "image": 0, "audio": 0}
+    assert more.encoded == {"text": 2, "image": 0, "audio": 0, "video": 0}
     assert len(more.store.ids) == len(first.store.ids) + 2
     assert open_store(tmp_path / "store").version == "v000003"
 

@@ -26,7 +26,7 @@ def test_write_reopen_roundtrip(tmp_path):
     assert again.version == "v000001" and again.ids[3] == "i3" and again.row_of("i7") == 7
     for m in emb:
         np.testing.assert_array_equal(again.embeddings[m], emb[m])
-    assert again.counts() == {"text": 30, "image": 30, "audio": 15}
+    assert again.counts() == {"text": 30, "image": 30, "audio": 15, "video": 0}
     assert list_stores(tmp_path) == [tmp_path / "s"]
     with pytest.raises(StoreError, match="no item with id 'zz'"):
         again.row_of("zz")
