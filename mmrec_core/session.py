@@ -158,7 +158,7 @@ def stage_upload(files: Sequence[tuple[str, bytes]], dest: Path, *, max_bytes: i
     """Write uploaded files into `dest` as something `ingest` reads: the .zip itself, or a catalog folder.
 
     Either one .zip, or one .csv (saved as catalog.csv) plus media files; each media file goes to
-    every path in the CSV's image/audio columns that ends with its name, else to the top level.
+    every path in the CSV's image/audio/video columns that ends with its name, else to the top level.
     """
     if not files:
         raise CatalogError("nothing uploaded: choose a .zip catalog, or catalog.csv and its media files")
@@ -200,14 +200,14 @@ def stage_upload(files: Sequence[tuple[str, bytes]], dest: Path, *, max_bytes: i
 
 
 def _media_paths(csv_bytes: bytes) -> list[str]:
-    """Relative media paths named in a catalog CSV's image and audio columns (best effort)."""
+    """Relative media paths named in a catalog CSV's image, audio and video columns (best effort)."""
     try:
         rows = list(csv.DictReader(io.StringIO(csv_bytes.decode("utf-8-sig", errors="replace"))))
     except csv.Error:
         return []
     out = []
     for row in rows:
-        for col in ("image", "audio"):
+        for col in ("image", "audio", "video"):
             value = (row.get(col) or "").strip().replace("\\", "/")
             if value and not value.startswith("/") and ".." not in PurePosixPath(value).parts:
                 out.append(value)

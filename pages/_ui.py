@@ -32,6 +32,7 @@ from mmrec_core.store import Store, list_stores, open_store, sweep_stale_uploads
 
 APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
+VIDEO_DEMO_SRC, VIDEO_DEMO_STORE = APP_FILE.parent / "assets" / "video", "videos"
 MAX_QUERY_MEDIA_BYTES = {"image": 20 * 2**20, "audio": 20 * 2**20, "video": 100 * 2**20}
 QUERY_MEDIA = ("image", "audio", "video")
 ss = st.session_state
@@ -146,6 +147,16 @@ def build_store_aside(name: str, build: Callable[[Path], T]) -> T:
     return result
 
 
+def open_video_demo() -> None:
+    """Button callback's work: build the 'videos' store from assets/video once (with progress), then open it."""
+    if not (session.stores_root() / VIDEO_DEMO_STORE / "CURRENT").is_file():
+        with _build_lock():
+            if not (session.stores_root() / VIDEO_DEMO_STORE / "CURRENT").is_file():
+                build_store_aside(VIDEO_DEMO_STORE, lambda dest: ingest_with_progress(
+                    VIDEO_DEMO_SRC, dest, "Building the video demo (30 clips: frames and soundtracks)"))
+    open_store_view(VIDEO_DEMO_STORE)
+
+
 def store_names() -> list[str]:
     _swept(str(session.stores_root()))
     return [p.name for p in list_stores(session.stores_root())]
@@ -158,8 +169,8 @@ def ingest_with_progress(src: Path | Catalog, dest: Path, label: str, encoder: s
     bar = st.progress(0.0, text=f"{label}: reading the catalog")
 
     def progress(stage: str, done: int, total: int) -> None:
-        order = {"text": 0, "image": 1, "audio": 2, "store": 3}.get(stage, 0)
-        frac = (order + (done / total if total else 1.0)) / 4
+        order = {"text": 0, "image": 1, "audio": 2, "video": 3, "store": 4}.get(stage, 0)
+        frac = (order + (done / total if total else 1.0)) / 5
         bar.progress(min(frac, 1.0), text=f"{label}: {stage} {done}/{total}")
 
     report = ingest(src, dest, encoder=encoder, progress=progress)

@@ -51,15 +51,26 @@ tab_items, tab_problems, tab_add, tab_stores = st.tabs(["Items", "Problems", "Ad
 
 with tab_add:
     st.markdown("Upload a **.zip** holding `catalog.csv` and its media, or **catalog.csv plus its media files** "
-                "(columns `id,title,description,image,audio,tags`; media paths relative to the CSV). "
+                "(columns `id,title,description,image,audio,video,tags`; media paths relative to the CSV). "
+                "A video's frames join the image side and its soundtrack the audio side. "
                 "Bad rows and files are reported and skipped; the rest is kept.")
     with st.form("add-catalog", clear_on_submit=False):
         name = st.text_input("Name of the new store", value="my-catalog", max_chars=40, key="new_store_name")
         files = st.file_uploader("Catalog files", accept_multiple_files=True, key="catalog_files",
-                                 type=["zip", "csv", "png", "jpg", "jpeg", "webp", "gif", "bmp", "wav", "ogg", "flac", "mp3"])
+                                 type=["zip", "csv", "png", "jpg", "jpeg", "webp", "gif", "bmp", "wav", "ogg", "flac", "mp3",
+                                       "mp4", "webm", "ogv", "mkv", "mov"])
         submitted = st.form_submit_button("Ingest", type="primary")
     if submitted:
         add_catalog(name, files or [])
+    if ss.view.store != ui.VIDEO_DEMO_STORE and (ui.VIDEO_DEMO_SRC / "catalog.csv").is_file():
+        st.caption("Or try video: 30 short real clips from Debian packages (see assets/video/SOURCES.md).")
+        if st.button("Open the video demo", icon=":material/movie:", key="video-demo"):
+            try:
+                ui.open_video_demo()
+            except MMRecError as exc:
+                st.error(f"Could not build the video demo: {exc}")
+            else:
+                st.rerun()
     if ss.view.store != session.DEFAULT_STORE:
         st.button("Back to the built-in demo catalog", on_click=ui.set_view, kwargs={"store": session.DEFAULT_STORE, "items": ()})
 
@@ -79,11 +90,11 @@ eng = ui.require_engine()
 store = eng.store
 with tab_items:
     counts = store.counts()
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Items", len(store.items))
-    for col, m in zip(cols[1:], ("text", "image", "audio")):
+    for col, m in zip(cols[1:], ("text", "image", "audio", "video")):
         col.metric(f"with {m}", counts.get(m, 0))
-    cols[4].metric("Problems", len(store.report))
+    cols[5].metric("Problems", len(store.report))
     st.caption(f"Store {store.path.name} · version {store.version} · encoder {store.encoder}")
     f1, f2, f3 = st.columns([3, 2, 1])
     needle = f1.text_input("Filter by title or tag", key="gallery_filter").strip().lower()

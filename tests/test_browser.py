@@ -8,34 +8,19 @@ screenshots of every page to tests/out/*.png.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "tests" / "out"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+from helpers.browser import CHROMIUM, OUT, app_server, browser_page, headings, scores, settle
 
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">Evil'
 HOSTILE_DESCRIPTION = "<script>window.__pwned=2</script> [link](javascript:window.__pwned=3) **loud**"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's /usr/bin/chromium (apt install chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,67 +33,14 @@ def server(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
     with open(home / "catalog" / "catalog.csv", "a", newline="", encoding="utf-8") as f:
         csv.writer(f).writerow(["xss", HOSTILE_TITLE, HOSTILE_DESCRIPTION, "", "", "<b>bold</b>;evil", ""])
     ingest(home / "catalog", home / "stores" / "demo")
-    port = free_port()
-    env = {**os.environ, "MMREC_HOME": str(home)}
-    log = open(home / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"streamlit did not start: {(home / 'streamlit.log').read_text()[-2000:]}")
+    with app_server(home) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    OUT.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
-        outside = []  # mmrec runs offline: no page may fetch anything from another host
-        pg.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:")) else None)
+    with browser_page() as pg:
         yield pg
-        browser.close()
-        assert not outside, f"requests left the machine: {sorted(set(outside))[:5]}"
-
-
-def settle(pg, timeout: float = 120) -> None:
-    """Wait until the script run is over: no spinner, skeleton or 'Running' status for about two seconds."""
-    start, quiet = time.time(), 0
-    while time.time() - start < timeout:
-        busy = pg.locator('[data-testid="stSpinner"], [data-testid="stSkeleton"]').count()
-        busy += pg.locator('[data-testid="stStatusWidget"]').get_by_text(re.compile("Running|Connecting")).count()
-        quiet = quiet + 1 if busy == 0 else 0
-        if quiet >= 4:
-            return
-        time.sleep(0.5)
-    raise AssertionError("the app kept running")
-
-
-def headings(pg) -> list[str]:
-    """Result card titles in order ('1. Red ball' ...)."""
-    return [t for t in pg.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts() if re.match(r"^\d+\. ", t)]
-
-
-def scores(pg) -> list[str]:
-    """Result score lines in order ('score 0.742 = text +0.406 · image +0.337' ...)."""
-    return [t for t in pg.locator('[data-testid="stCaptionContainer"]').all_inner_texts() if t.startswith("score ")]
 
 
 def test_search_slider_like_and_every_page(server, page):

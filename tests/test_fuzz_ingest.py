@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from mmrec_core.catalog import load_catalog
 from mmrec_core.errors import CatalogError, MediaError
 from mmrec_core.media import load_audio, load_image
+from mmrec_core.video import load_video
 
 STATS: Counter[str] = Counter()  # "group/category" -> count, written to tests/out/fuzz-summary.json
 OUT = Path(__file__).parent / "out"
@@ -46,6 +47,7 @@ def media() -> dict[str, tuple[str, bytes, bool]]:
         return buf.getvalue()
 
     ok_png, ok_wav = png(), wav(0.3 * np.sin(np.linspace(0, 900, 11025)))
+    clips = generated_clips()
     nan = np.zeros(4000, np.float32)
     nan[100:200] = np.nan
     return {
@@ -59,12 +61,71 @@ def media() -> dict[str, tuple[str, bytes, bool]]:
         "long": (".flac", wav(0.1 * np.sin(np.linspace(0, 9e4, 8000 * 120)), sr=8000, fmt="FLAC"), True),
         "wav-nan": (".wav", wav(nan, subtype="FLOAT"), False), "wav-truncated": (".wav", ok_wav[:30], False),
         "wav-empty": (".wav", b"", False), "wav-random": (".ogg", b"OggS" + bytes(200), False),
+        "mp4": (".mp4", clips["mp4"], True), "webm": (".webm", clips["webm"], True),
+        "vid-silent": (".mkv", clips["silent"], True), "vid-vfr": (".mov", clips["vfr"], True),
+        "gif-anim": (".gif", clips["gif"], True), "webp-anim": (".webp", clips["webp"], True),
+        "vid-truncated": (".mp4", clips["mp4"][: len(clips["mp4"]) // 2], False),  # the index (moov) is lost
+        "vid-truncated-webm": (".webm", clips["webm"][: len(clips["webm"]) * 3 // 5], True),  # the frames before the cut
+        "vid-random": (".mp4", bytes(range(256)) * 8, False), "vid-empty": (".webm", b"", False),
+        "vid-zero-frames": (".mp4", clips["audio-only"], False), "vid-huge": (".mp4", clips["huge"], False),
+        "gif-huge-screen": (".gif", clips["gif-huge"], False), "vid-is-audio": (".mp4", ok_wav, False),
     }
+
+
+def generated_clips() -> dict[str, bytes]:
+    """Good and hostile clips made with PyAV and Pillow (a temp folder, read back as bytes)."""
+    import tempfile
+
+    from PIL import Image
+
+    from helpers.clips import colour_frames, write_clip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        write_clip(d / "a.mp4", colour_frames(20))
+        write_clip(d / "a.webm", colour_frames(20, seed=1))
+        write_clip(d / "s.mkv", colour_frames(10), tone_hz=None)
+        write_clip(d / "v.mov", colour_frames(6), times=[0, 0.04, 0.5, 1.3, 1.31, 2.0], tone_hz=None)
+        write_clip(d / "huge.mp4", [np.full((4096, 4096, 3), 90, np.uint8)], tone_hz=None)  # over the 4K pixel limit
+        write_clip(d / "audio.mp4", colour_frames(2), tone_hz=440)
+        out = {name: (d / f).read_bytes() for name, f in
+               (("mp4", "a.mp4"), ("webm", "a.webm"), ("silent", "s.mkv"), ("vfr", "v.mov"), ("huge", "huge.mp4"))}
+    out["audio-only"] = _audio_only()
+    frames = [Image.new("RGB", (32, 24), (50 * k, 0, 200 - 50 * k)) for k in range(4)]
+    for fmt in ("GIF", "WEBP"):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=300, loop=0)
+        out[fmt.lower()] = buf.getvalue()
+    buf = io.BytesIO()
+    Image.new("P", (8, 8)).save(buf, "GIF")
+    gif = bytearray(buf.getvalue())
+    gif[6:10] = (30000).to_bytes(2, "little") * 2  # a logical screen of 30000 x 30000 pixels
+    out["gif-huge"] = bytes(gif)
+    return out
+
+
+def _audio_only() -> bytes:
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=22050)
+        for k in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 22050, k * 1024
+            for p in stream.encode(frame):
+                out.mux(p)
+        for p in stream.encode():
+            out.mux(p)
+    return buf.getvalue()
 
 
 IMAGES = ["none", "missing", "escape", "png", "jpg", "gif-rgba", "webp", "bmp", "img-truncated", "img-empty",
           "img-random", "img-bomb", "img-is-audio"]
 AUDIOS = ["none", "missing", "wav", "silence", "ogg", "long", "wav-nan", "wav-truncated", "wav-empty", "wav-random"]
+VIDEOS = ["none", "missing", "escape", "mp4", "webm", "vid-silent", "vid-vfr", "gif-anim", "webp-anim", "vid-truncated",
+          "vid-truncated-webm", "vid-random", "vid-empty", "vid-zero-frames", "vid-huge", "gif-huge-screen", "vid-is-audio"]
+KINDS = ("image", "audio", "video")
 HOSTILE = {"<script>alert(1)</script>": "html script", "[x](javascript:alert(1))": "markdown javascript link",
            "**bold** <b>b</b>": "markdown and html markup", "a\x00b": "NUL byte", "é漢字🙂": "non-ASCII and emoji",
            "x" * 6000: "6000 characters", "=cmd|' /C calc'!A0": "spreadsheet formula", '"quoted, with comma"': "quotes and comma",
@@ -73,32 +134,33 @@ TEXTS = st.one_of(st.text(max_size=40), st.sampled_from(list(HOSTILE)))
 ROW = st.fixed_dictionaries({
     "id": st.one_of(st.sampled_from(["a", "b", "c", "a", "", " ", "ü-1", "x" * 300]), st.text(min_size=1, max_size=8)),
     "title": TEXTS, "description": TEXTS, "tags": st.text(max_size=20),
-    "image": st.sampled_from(IMAGES), "audio": st.sampled_from(AUDIOS),
+    "image": st.sampled_from(IMAGES), "audio": st.sampled_from(AUDIOS), "video": st.sampled_from(VIDEOS),
 })
 CATALOG = st.fixed_dictionaries({
     "rows": st.lists(ROW, min_size=0, max_size=8),
     "encoding": st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16"]),
-    "drop": st.sets(st.sampled_from(["title", "description", "image", "audio", "tags"])),
+    "drop": st.sets(st.sampled_from(["title", "description", "image", "audio", "video", "tags"])),
     "extra": st.sampled_from([[], ["colour"], ["title"], ["id"]]),
 })
 
 
-def write_catalog(folder: Path, spec: dict) -> dict[str, tuple[str, str]]:
+def write_catalog(folder: Path, spec: dict) -> dict[str, tuple[str, str, str]]:
     """Write files and catalog.csv; returns, per first-seen id, the media kinds it points at."""
     folder.mkdir(parents=True, exist_ok=True)
     files = media()
-    columns = [c for c in ("id", "title", "description", "image", "audio", "tags") if c not in spec["drop"]] + spec["extra"]
+    columns = [c for c in ("id", "title", "description", "image", "audio", "video", "tags") if c not in spec["drop"]] + spec["extra"]
     lines, expected = [], {}
+    ext_of = {"image": ".png", "audio": ".wav", "video": ".mp4"}
     for i, row in enumerate(spec["rows"]):
         cells = dict(row)
-        for modality in ("image", "audio"):
+        for modality in KINDS:
             kind = row[modality]
             if kind == "none":
                 cells[modality] = ""
             elif kind == "missing":
-                cells[modality] = f"nothere{i}.png" if modality == "image" else f"nothere{i}.wav"
+                cells[modality] = f"nothere{i}{ext_of[modality]}"
             elif kind == "escape":
-                cells[modality] = "../../etc/passwd.png"
+                cells[modality] = f"../../etc/passwd{ext_of[modality]}"
             else:
                 ext, data, _ = files[kind]
                 (folder / f"{modality}{i}{ext}").write_bytes(data)
@@ -107,7 +169,7 @@ def write_catalog(folder: Path, spec: dict) -> dict[str, tuple[str, str]]:
         key = row["id"].replace("\x00", "").encode(spec["encoding"].replace("-sig", ""), errors="replace").decode("utf-8", errors="replace").strip()
         if spec["encoding"] == "utf-16" or not key or len(key) > 200 or key in expected:
             continue
-        kinds = tuple(row[m] if m in columns else "none" for m in ("image", "audio"))
+        kinds = tuple(row[m] if m in columns else "none" for m in KINDS)
         text = "".join(row[c] for c in ("title", "description") if c in columns).replace("\x00", "").strip()
         has_file = any(k in files and files[k][1] for k in kinds)
         if text or has_file:  # a row without content is skipped and does not claim its id
@@ -144,7 +206,7 @@ def tally(spec: dict) -> None:
     for row in spec["rows"]:
         for cell in (row["title"], row["description"]):
             STATS[f"text cells/{HOSTILE.get(cell, 'generated unicode')}"] += 1
-        for modality in ("image", "audio"):
+        for modality in KINDS:
             if modality not in spec["drop"]:
                 STATS[f"{modality} files/{row[modality]}"] += 1
 
@@ -164,7 +226,7 @@ def test_generated_catalogs_parse_and_decode_safely(spec, tmp_path_factory):
         raise
 
 
-def check_catalog(folder: Path, spec: dict, expected: dict[str, tuple[str, str]]) -> None:
+def check_catalog(folder: Path, spec: dict, expected: dict[str, tuple[str, str, str]]) -> None:
     start = time.perf_counter()
     try:
         cat, refusal = load_catalog(folder), ""
@@ -185,9 +247,10 @@ def check_catalog(folder: Path, spec: dict, expected: dict[str, tuple[str, str]]
     STATS["outcomes/problems reported"] += len(cat.problems)
     assert not lost, f"good items dropped: {lost}"
     files = media()
-    for item_id, (image, audio) in expected.items():
+    for item_id, (image, audio, clip) in expected.items():
         item = kept[item_id]
-        for modality, kind, loader in (("image", image, load_image), ("audio", audio, load_audio)):
+        for modality, kind, loader in (("image", image, load_image), ("audio", audio, load_audio),
+                                       ("video", clip, load_video)):
             path = getattr(item, modality)
             if kind in ("none",):
                 assert path is None
