@@ -78,7 +78,7 @@ def generated_clips() -> dict[str, bytes]:
 
     from PIL import Image
 
-    from helpers.clips import colour_frames, write_clip
+    from helpers.clips import audio_only_mp4, colour_frames, write_clip
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -90,7 +90,7 @@ def generated_clips() -> dict[str, bytes]:
         write_clip(d / "audio.mp4", colour_frames(2), tone_hz=440)
         out = {name: (d / f).read_bytes() for name, f in
                (("mp4", "a.mp4"), ("webm", "a.webm"), ("silent", "s.mkv"), ("vfr", "v.mov"), ("huge", "huge.mp4"))}
-    out["audio-only"] = _audio_only()
+    out["audio-only"] = audio_only_mp4()
     frames = [Image.new("RGB", (32, 24), (50 * k, 0, 200 - 50 * k)) for k in range(4)]
     for fmt in ("GIF", "WEBP"):
         buf = io.BytesIO()
@@ -102,22 +102,6 @@ def generated_clips() -> dict[str, bytes]:
     gif[6:10] = (30000).to_bytes(2, "little") * 2  # a logical screen of 30000 x 30000 pixels
     out["gif-huge"] = bytes(gif)
     return out
-
-
-def _audio_only() -> bytes:
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("aac", rate=22050)
-        for k in range(8):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
-            frame.sample_rate, frame.pts = 22050, k * 1024
-            for p in stream.encode(frame):
-                out.mux(p)
-        for p in stream.encode():
-            out.mux(p)
-    return buf.getvalue()
 
 
 IMAGES = ["none", "missing", "escape", "png", "jpg", "gif-rgba", "webp", "bmp", "img-truncated", "img-empty",

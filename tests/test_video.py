@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.clips import colour_frames, write_clip
+from helpers.clips import audio_only_mp4, colour_frames, write_clip
 from mmrec_core import video
 from mmrec_core.errors import MediaError
 from mmrec_core.video import FrameTable, VideoLimits, load_soundtrack, load_video
@@ -113,7 +113,7 @@ def test_broken_clips_are_refused_with_a_reason(clips, tmp_path):
             load_video(data)
     assert len(load_video(animation("PNG", n=1)).frames) == 1  # a still image is a one-frame clip, not an error
     audio_only = tmp_path / "audio-only.mp4"
-    _audio_only_mp4(audio_only)
+    audio_only.write_bytes(audio_only_mp4())
     with pytest.raises(MediaError, match="no video stream"):
         load_video(audio_only)
 
@@ -159,17 +159,3 @@ def _gif_with_screen(w: int, h: int) -> bytes:
     data = bytearray(buf.getvalue())
     data[6:8], data[8:10] = w.to_bytes(2, "little"), h.to_bytes(2, "little")
     return bytes(data)
-
-
-def _audio_only_mp4(path) -> None:
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=22050)
-        for k in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
-            frame.sample_rate, frame.pts = 22050, k * 1024
-            for p in stream.encode(frame):
-                out.mux(p)
-        for p in stream.encode():
-            out.mux(p)

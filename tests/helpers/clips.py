@@ -57,3 +57,22 @@ def colour_frames(n: int, *, size: tuple[int, int] = (64, 48), seed: int = 0) ->
     start, end = rng.integers(0, 255, 3), rng.integers(0, 255, 3)
     return [np.broadcast_to(((1 - f) * start + f * end).astype(np.uint8), (size[1], size[0], 3)).copy()
             for f in np.linspace(0, 1, n)]
+
+
+def audio_only_mp4() -> bytes:
+    """An .mp4 with a soundtrack and no video stream (a clip with zero frames)."""
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=22050)
+        for k in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+            frame.sample_rate, frame.pts = 22050, k * 1024
+            for p in stream.encode(frame):
+                out.mux(p)
+        for p in stream.encode():
+            out.mux(p)
+    return buf.getvalue()
