@@ -57,6 +57,15 @@ def test_a_text_query_shows_video_cards_that_start_at_the_best_frame(server):
                   for n in notes]
         assert [round(s) for s in starts] == wanted
         pg.screenshot(path=OUT / "video-search.png", full_page=True)
+        # a clip as the query: uploaded through the page's video uploader, it finds itself first
+        pg.goto(f"{server}/?k=3&alpha=1")
+        pg.get_by_role("heading", name="Search").wait_for(timeout=60_000)
+        settle(pg)
+        pg.locator('input[type="file"]').nth(2).set_input_files(str(ROOT / "assets" / "video" / "clips" / "rocket.mp4"))
+        pg.get_by_text("Why these results").wait_for(timeout=120_000)
+        settle(pg)
+        assert headings(pg)[0].endswith("Rocket launch") and pg.get_by_text("video: rocket.mp4").count() == 1
+        pg.screenshot(path=OUT / "video-query.png", full_page=True)
         pg.goto(f"{server}/catalog")
         pg.get_by_role("heading", name="Catalog").wait_for(timeout=60_000)
         settle(pg)
