@@ -1,4 +1,4 @@
-"""Command line: ingest, search, evaluate, strategies. Models load once per process."""
+"""Command line: ingest, search, evaluate, tune, strategies. Models load once per process."""
 
 from __future__ import annotations
 
@@ -102,6 +102,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from mmrec_core.evaluate import encode_queries, load_qrels, load_queries
+    from mmrec_core.query import Engine
+    from mmrec_core.store import open_store
+    from mmrec_core.tune import fit, parse_metric, prepare
+
+    _, k = parse_metric(args.metric)  # a bad metric fails before any encoding
+    engine = Engine(open_store(args.store))
+    cands = encode_queries(engine, load_queries(args.queries), progress=None if args.json else _progress_printer())
+    judged = prepare(engine.store.ids, cands, load_qrels(args.qrels), k=k)
+    names = sorted(list_strategies()) if args.fusion == "all" else [args.fusion]
+    fits = [fit(judged, strategy=name, metric=args.metric, folds=args.folds, seed=args.seed) for name in names]
+    if args.json:
+        out = [f.to_json() for f in fits]
+        print(json.dumps(out[0] if len(out) == 1 else out))
+        return 0
+    print(f"{len(judged)} judged queries, {args.folds}-fold cross-validation, metric {fits[0].metric} (held out unless noted)")
+    print(f"{'fusion':10} {'fitted':>8} {'in-sample':>9} {'default':>8}  best single      weights")
+    for f in fits:
+        single = max(f.per_modality, key=f.per_modality.get)
+        weights = ",".join(f"{m}={v:g}" for m, v in f.weights.as_dict().items())
+        temp = f" --temperature {f.temperature:g}" if f.temperature is not None else ""
+        print(f"{f.strategy:10} {f.heldout:8.4f} {f.insample:9.4f} {f.default:8.4f}  {single:6} {f.per_modality[single]:.4f}  "
+              f"--fusion {f.strategy} --weights {weights}{temp}  ({f.settings} settings, {f.seconds:.1f} s)")
+    return 0
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     for name, desc in list_strategies().items():
         print(f"{name:10} {desc}")
@@ -142,6 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", required=True)
     p.add_argument("--qrels", required=True)
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("tune", help="fit the fusion weights to queries + qrels, cross-validated over query folds")
+    p.add_argument("--store", required=True, help="store folder (made by ingest)")
+    p.add_argument("--queries", required=True)
+    p.add_argument("--qrels", required=True)
+    p.add_argument("--fusion", default="weighted", choices=["all", *sorted(list_strategies())],
+                   help="strategy to fit, or all")
+    p.add_argument("--metric", default="ndcg@10", help="ndcg@K, recall@K, precision@K or mrr")
+    p.add_argument("--folds", type=int, default=5, help="query folds for the held-out score")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fold split")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tune)
     p = sub.add_parser("strategies", help="list the fusion strategies")
     p.set_defaults(func=cmd_strategies)
     add_commands(sub)

@@ -1,0 +1,296 @@
+"""Fit fusion weights to judged queries: a grid on the weight simplex plus local refinement, cross-validated.
+
+Queries are encoded once (their kept candidates); every weight setting is only a re-rank, scored per
+query in candidate-index space. Weights live on the simplex of the modalities the queries can use
+(fusion renormalises weights, so only their ratios matter); attention also searches its temperature.
+Held out means: the queries are split into seeded folds, weights are fitted on the other folds and
+scored on each query's own fold; the final weights are fitted on all queries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from mmrec_core.errors import EvaluationError
+from mmrec_core.fusion import MODALITIES, Weights, get_strategy, list_strategies, top_k
+from mmrec_core.search import Candidates
+
+METRICS = ("ndcg", "recall", "precision", "mrr")
+COARSE_STEP = 0.1
+REFINE_STEPS = (0.05, 0.025)
+TEMPERATURES = (0.05, 0.1, 0.2)  # the coarse grid; refinement moves it by factors of 0.7
+DEFAULT_TEMPERATURE = 0.1
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One query: its candidates, the gain of each candidate row (c,) and what the metric divides by."""
+
+    cands: Candidates
+    gains: np.ndarray
+    n_relevant: int
+    ideal_dcg: float
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The fitted setting of one strategy and its metric: held out, in sample, and for the references."""
+
+    strategy: str
+    metric: str
+    weights: Weights
+    temperature: float | None
+    heldout: float
+    insample: float
+    default: float
+    per_modality: dict[str, float]
+    folds: tuple[dict, ...] = field(default=())
+    settings: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        r = lambda v: round(float(v), 6)  # noqa: E731
+        return {"fusion": self.strategy, "metric": self.metric, "weights": {m: r(v) for m, v in self.weights.as_dict().items()},
+                **({"temperature": self.temperature} if self.temperature is not None else {}),
+                "heldout": r(self.heldout), "insample": r(self.insample), "default": r(self.default),
+                "per_modality": {m: r(v) for m, v in self.per_modality.items()},
+                "folds": list(self.folds), "settings": self.settings, "seconds": round(self.seconds, 3)}
+
+
+def parse_metric(name: str) -> tuple[str, int]:
+    """'ndcg@10' -> ('ndcg', 10); 'mrr' -> ('mrr', 10). EvaluationError names the choices."""
+    kind, _, raw = name.strip().lower().partition("@")
+    try:
+        k = int(raw) if raw else 10
+    except ValueError:
+        k = 0
+    if kind not in METRICS or k < 1:
+        raise EvaluationError(f"unknown metric {name!r}; use one of {', '.join(m + '@K' for m in METRICS)} (K >= 1)")
+    return kind, k
+
+
+def prepare(ids: Sequence[str], candidates: Mapping[str, Candidates], qrels: Mapping[str, Mapping[str, float]],
+            *, k: int) -> list[Judged]:
+    """Judged queries (those with a positive judgement), gains aligned to each query's candidate rows."""
+    row_of = {iid: r for r, iid in enumerate(ids)}
+    out = []
+    for qid, cands in candidates.items():
+        rel = {i: float(g) for i, g in (qrels.get(qid) or {}).items() if g > 0}
+        if not rel:
+            continue
+        gain_of_row = {row_of[i]: g for i, g in rel.items() if i in row_of}
+        gains = np.array([gain_of_row.get(int(r), 0.0) for r in cands.rows], np.float32)
+        ideal = sorted(rel.values(), reverse=True)[:k]
+        out.append(Judged(cands, gains, len(rel), sum(g / math.log2(i + 2) for i, g in enumerate(ideal))))
+    if not out:
+        raise EvaluationError("no query has relevance judgements (check query_id values in the qrels)")
+    return out
+
+
+def per_query(judged: Sequence[Judged], weights: np.ndarray, *, strategy: str, metric: str, k: int,
+              temperature: float | None = None) -> np.ndarray:
+    """The metric of every judged query (Q,) float64 under one weight setting; the same values as evaluate."""
+    fn = get_strategy(strategy)
+    params = {"temperature": temperature} if temperature is not None else {}
+    depth = max(k, 10) if metric == "mrr" else k
+    discount = 1.0 / np.log2(np.arange(depth) + 2.0)
+    out = np.zeros(len(judged))
+    w = np.asarray(weights, np.float32)
+    for q, j in enumerate(judged):
+        fused = fn(j.cands.sims, j.cands.avail, w, **params)
+        valid = fused.valid
+        if j.cands.exclude:
+            valid = valid & ~np.isin(j.cands.rows, np.fromiter(j.cands.exclude, dtype=np.int64))
+        if not valid.any():
+            continue
+        g = j.gains[top_k(fused.scores, valid, depth)]
+        if metric == "ndcg":
+            out[q] = float(g @ discount[: g.size]) / j.ideal_dcg if j.ideal_dcg > 0 else 0.0
+        elif metric == "recall":
+            out[q] = float((g > 0).sum()) / j.n_relevant
+        elif metric == "precision":
+            out[q] = float((g > 0).sum()) / k
+        else:
+            hits = np.flatnonzero(g > 0)
+            out[q] = 1.0 / (hits[0] + 1) if hits.size else 0.0
+    return out
+
+
+def active_modalities(judged: Sequence[Judged]) -> list[int]:
+    """Indices of the modalities some query can compare with some candidate (the others' weights do nothing)."""
+    used = np.zeros(len(MODALITIES), bool)
+    for j in judged:
+        used |= j.cands.avail.any(axis=0)
+    return [int(m) for m in np.flatnonzero(used)]
+
+
+def simplex_grid(active: Sequence[int], step: float) -> list[np.ndarray]:
+    """Every weight vector (M,) with the active entries on a `step` grid summing to one, the rest zero."""
+    n = round(1 / step)
+    points = []
+    for combo in itertools.product(range(n + 1), repeat=max(len(active) - 1, 0)):
+        last = n - sum(combo)
+        if last < 0:
+            continue
+        w = np.zeros(len(MODALITIES))
+        for m, c in zip(active, (*combo, last)):
+            w[m] = c / n
+        points.append(w)
+    return points
+
+
+ROW_WISE = frozenset({"weighted", "max", "attention"})  # a row's fused score depends on that row alone
+MAX_BATCH = 40_000_000  # padded (queries x candidates x modalities) elements scored in one call
+
+
+class _Batch:
+    """All judged queries padded into (Q, C, M) arrays, so a row-wise strategy scores them in one call."""
+
+    def __init__(self, judged: Sequence[Judged]) -> None:
+        q, c, m = len(judged), max(len(j.gains) for j in judged), len(MODALITIES)
+        self.sims = np.zeros((q, c, m), np.float32)
+        self.avail = np.zeros((q, c, m), bool)
+        self.gains = np.zeros((q, c), np.float32)
+        for i, j in enumerate(judged):
+            n = len(j.gains)
+            self.sims[i, :n], self.avail[i, :n], self.gains[i, :n] = j.cands.sims, j.cands.avail, j.gains
+            if j.cands.exclude:
+                self.avail[i, :n] &= ~np.isin(j.cands.rows, np.fromiter(j.cands.exclude, dtype=np.int64))[:, None]
+        self.n_relevant = np.array([j.n_relevant for j in judged], np.float64)
+        self.ideal = np.array([j.ideal_dcg for j in judged], np.float64)
+
+    def metric(self, strategy: str, w: np.ndarray, *, metric: str, k: int, temperature: float | None) -> np.ndarray:
+        """The same values as per_query, for a row-wise strategy (ties at the cut may pick another tied row)."""
+        q, c, m = self.sims.shape
+        params = {"temperature": temperature} if temperature is not None else {}
+        fused = get_strategy(strategy)(self.sims.reshape(-1, m), self.avail.reshape(-1, m), np.asarray(w, np.float32), **params)
+        scores = np.where(fused.valid, fused.scores, -np.inf).reshape(q, c)
+        depth = min(c, max(k, 10) if metric == "mrr" else k)
+        part = np.sort(np.argpartition(-scores, depth - 1, axis=1)[:, :depth], axis=1)
+        vals = np.take_along_axis(scores, part, axis=1)
+        best = np.take_along_axis(part, np.argsort(-vals, axis=1, kind="stable"), axis=1)
+        g = np.where(np.isfinite(np.take_along_axis(scores, best, axis=1)), np.take_along_axis(self.gains, best, axis=1), 0.0)
+        if metric == "ndcg":
+            dcg = g @ (1.0 / np.log2(np.arange(depth) + 2.0))
+            return np.divide(dcg, self.ideal, out=np.zeros(q), where=self.ideal > 0)
+        if metric == "recall":
+            return (g > 0).sum(axis=1) / self.n_relevant
+        if metric == "precision":
+            return (g > 0).sum(axis=1) / k
+        first = np.argmax(g > 0, axis=1)
+        return np.where((g > 0).any(axis=1), 1.0 / (first + 1), 0.0)
+
+
+class _Search:
+    """Scores settings once (per query) and finds the best on any subset of queries."""
+
+    def __init__(self, judged: Sequence[Judged], strategy: str, metric: str, k: int, temperatures: Sequence[float | None]):
+        self.judged, self.strategy, self.metric, self.k = judged, strategy, metric, k
+        self.temperatures = list(temperatures)
+        self.active = active_modalities(judged)
+        self.cache: dict[tuple, np.ndarray] = {}
+        size = len(judged) * max(len(j.gains) for j in judged) * len(MODALITIES)
+        self.batch = _Batch(judged) if strategy in ROW_WISE and size <= MAX_BATCH else None
+
+    def scores(self, w: np.ndarray, temperature: float | None) -> np.ndarray:
+        key = (tuple(np.round(w, 6)), temperature)
+        if key not in self.cache:
+            if self.batch is not None:
+                self.cache[key] = self.batch.metric(self.strategy, w, metric=self.metric, k=self.k, temperature=temperature)
+            else:
+                self.cache[key] = per_query(self.judged, w, strategy=self.strategy, metric=self.metric, k=self.k,
+                                            temperature=temperature)
+        return self.cache[key]
+
+    def best(self, subset: np.ndarray) -> tuple[np.ndarray, float | None, float]:
+        """The best (weights, temperature, mean metric on subset): coarse grid, then pairwise moves of weight."""
+        cands = [(w, t) for t in self.temperatures for w in simplex_grid(self.active, COARSE_STEP)]
+        w, t = max(cands, key=lambda c: (self.scores(*c)[subset].mean(), -_distance_to_uniform(c[0], self.active)))
+        value = self.scores(w, t)[subset].mean()
+        for step in REFINE_STEPS:
+            improved = True
+            while improved:
+                improved = False
+                for i, j in itertools.permutations(self.active, 2):
+                    nw = w.copy()
+                    nw[i] += step
+                    nw[j] -= step
+                    if nw[j] < -1e-9:
+                        continue
+                    nv = self.scores(np.clip(nw, 0, 1), t)[subset].mean()
+                    if nv > value + 1e-12:
+                        w, value, improved = np.clip(nw, 0, 1), nv, True
+                if t is not None:
+                    for nt in (t * 0.7, t / 0.7):
+                        nv = self.scores(w, round(nt, 5))[subset].mean()
+                        if nv > value + 1e-12:
+                            t, value, improved = round(nt, 5), nv, True
+        return self._one_standard_error(subset, w, t, float(value))
+
+    def _one_standard_error(self, subset: np.ndarray, w: np.ndarray, t: float | None,
+                            value: float) -> tuple[np.ndarray, float | None, float]:
+        """Keep a mix only if it beats the best single modality by more than a standard error of the paired gain.
+
+        A mix found by searching wins in sample by chance alone; held out, such a mix loses to the
+        modality it barely beat. This is the one-standard-error rule, with one modality as the simple choice.
+        """
+        singles = [np.eye(len(MODALITIES))[m] for m in self.active]
+        single = max(singles, key=lambda e: self.scores(e, t)[subset].mean())
+        gain = self.scores(w, t)[subset] - self.scores(single, t)[subset]
+        se = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
+        if gain.mean() <= se:
+            return single, t, float(self.scores(single, t)[subset].mean())
+        return w, t, value
+
+
+def _distance_to_uniform(w: np.ndarray, active: Sequence[int]) -> float:
+    """Ties go to the most even weights (the least committed choice)."""
+    return float(np.abs(w[list(active)] - 1 / len(active)).sum()) if active else 0.0
+
+
+def fit(judged: Sequence[Judged], *, strategy: str = "weighted", metric: str = "ndcg@10", folds: int = 5,
+        seed: int = 0, default: Weights = Weights(), tune_temperature: bool = True,
+        progress: Progress | None = None) -> Fit:
+    """Fit one strategy's weights (and attention's temperature) with `folds`-fold cross-validation over queries."""
+    if strategy not in list_strategies():
+        get_strategy(strategy)  # raises UnknownNameError listing the strategies
+    kind, k = parse_metric(metric)
+    if folds < 2 or folds > len(judged):
+        raise EvaluationError(f"folds={folds} must be between 2 and the number of judged queries ({len(judged)})")
+    start = time.perf_counter()
+    temps: list[float | None] = [None]
+    if strategy == "attention":
+        temps = list(TEMPERATURES) if tune_temperature else [DEFAULT_TEMPERATURE]
+    search = _Search(judged, strategy, kind, k, temps)
+    report = progress or (lambda stage, done, total: None)
+    order = np.random.default_rng(seed).permutation(len(judged))
+    fold_of = np.empty(len(judged), int)
+    fold_of[order] = np.arange(len(judged)) % folds
+    heldout = np.zeros(len(judged))
+    fold_rows = []
+    for f in range(folds):
+        report(strategy, f, folds + 1)
+        train, test = np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)
+        w, t, value = search.best(train)
+        heldout[test] = search.scores(w, t)[test]
+        fold_rows.append({"fold": f, "weights": _weights(w).as_dict(), **({"temperature": t} if t is not None else {}),
+                          "train": round(value, 6), "heldout": round(float(heldout[test].mean()), 6)})
+    report(strategy, folds, folds + 1)
+    w, t, insample = search.best(np.arange(len(judged)))
+    reference_t = DEFAULT_TEMPERATURE if strategy == "attention" else None
+    singles = {MODALITIES[m]: float(search.scores(np.eye(len(MODALITIES))[m], reference_t).mean()) for m in search.active}
+    report(strategy, folds + 1, folds + 1)
+    return Fit(strategy, f"{kind}@{k}", _weights(w), t, float(heldout.mean()), insample,
+               float(search.scores(default.as_array().astype(np.float64), reference_t).mean()), singles,
+               tuple(fold_rows), len(search.cache), time.perf_counter() - start)
+
+
+def _weights(w: np.ndarray) -> Weights:
+    return Weights(**{m: round(float(v), 4) for m, v in zip(MODALITIES, w)})

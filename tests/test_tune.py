@@ -1,0 +1,127 @@
+"""Fitting fusion weights (mmrec_core.tune) on planted candidates, against the metrics and rank() computed directly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mmrec_core.errors import EvaluationError
+from mmrec_core.fusion import Weights
+from mmrec_core.metrics import ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
+from mmrec_core.search import Candidates, rank
+from mmrec_core import tune
+
+
+def planted(n_queries: int = 120, n_items: int = 60, *, mix: bool, seed: int = 0):
+    """Queries whose relevant item is best found by text+image together (mix) or by image alone."""
+    rng = np.random.default_rng(seed)
+    ids = [f"i{r}" for r in range(n_items)]
+    cands, qrels = {}, {}
+    for q in range(n_queries):
+        sims = rng.uniform(0.0, 0.5, (n_items, 3)).astype(np.float32)
+        target = int(rng.integers(n_items))
+        if mix:  # the target is good in both; decoys are excellent in one modality only
+            sims[target, :2] = rng.uniform(0.55, 0.65, 2)
+            for decoy, m in zip(rng.choice([r for r in range(n_items) if r != target], 6, replace=False), [0, 1] * 3):
+                sims[decoy, m] = rng.uniform(0.7, 0.9)
+        else:
+            sims[target, 1] = rng.uniform(0.55, 0.8)
+        sims[:, 2] = 0.0
+        avail = np.ones_like(sims, bool)
+        avail[:, 2] = False  # the queries have no audio
+        cands[f"q{q}"] = Candidates(np.arange(n_items), sims, avail)
+        qrels[f"q{q}"] = {ids[target]: 1.0}
+    return ids, cands, qrels
+
+
+def direct(ids, cands, qrels, weights, *, strategy="weighted", k=10, temperature=None):
+    """The metrics the slow way: rank() then the metric functions on item ids."""
+    params = {"temperature": temperature} if temperature else {}
+    out = {"ndcg": [], "recall": [], "precision": [], "mrr": []}
+    for qid, c in cands.items():
+        ranked = [ids[r] for r in rank(c, weights, strategy=strategy, k=max(k, 10), **params).rows]
+        out["ndcg"].append(ndcg_at_k(qrels[qid], ranked, k))
+        out["recall"].append(recall_at_k(qrels[qid], ranked, k))
+        out["precision"].append(precision_at_k(qrels[qid], ranked, k))
+        out["mrr"].append(reciprocal_rank(qrels[qid], ranked))
+    return {m: np.array(v) for m, v in out.items()}
+
+
+@pytest.mark.parametrize("strategy", ["weighted", "late", "max", "attention", "rrf"])
+def test_per_query_metrics_equal_rank_and_the_metric_functions(strategy):
+    ids, cands, qrels = planted(40, 30, mix=True, seed=3)
+    judged = tune.prepare(ids, cands, qrels, k=5)
+    w = Weights(0.3, 0.6, 0.1)
+    temperature = 0.1 if strategy == "attention" else None
+    want = direct(ids, cands, qrels, w, strategy=strategy, k=5, temperature=temperature)
+    for metric in tune.METRICS:
+        got = tune.per_query(judged, w.as_array(), strategy=strategy, metric=metric, k=5, temperature=temperature)
+        np.testing.assert_allclose(got, want[metric], atol=1e-9)
+        if strategy in tune.ROW_WISE:  # the batched path gives the same values
+            batched = tune._Batch(judged).metric(strategy, w.as_array(), metric=metric, k=5, temperature=temperature)
+            np.testing.assert_allclose(batched, want[metric], atol=1e-9)
+
+
+def test_a_planted_mix_is_found_and_beats_each_modality_held_out():
+    ids, cands, qrels = planted(mix=True)
+    result = tune.fit(tune.prepare(ids, cands, qrels, k=10), strategy="weighted", metric="ndcg@10", folds=5)
+    w = result.weights
+    assert 0.3 <= w.text / (w.text + w.image) <= 0.7 and w.audio == 0.0
+    assert result.heldout > max(result.per_modality.values()) + 0.1
+    assert set(result.per_modality) == {"text", "image"}  # audio can match nothing: no weight to fit
+    assert result.heldout <= result.insample + 1e-9 and len(result.folds) == 5
+
+
+def test_one_good_modality_is_chosen_alone_and_never_loses_held_out():
+    ids, cands, qrels = planted(mix=False)
+    result = tune.fit(tune.prepare(ids, cands, qrels, k=10), strategy="weighted", metric="mrr", folds=4)
+    assert result.weights == Weights(0.0, 1.0, 0.0)
+    assert result.heldout >= max(result.per_modality.values()) - 1e-9
+    assert result.heldout > result.default
+
+
+def test_attention_fits_its_temperature_and_rejects_bad_input():
+    ids, cands, qrels = planted(60, 30, mix=True, seed=1)
+    judged = tune.prepare(ids, cands, qrels, k=10)
+    result = tune.fit(judged, strategy="attention", folds=3)
+    assert result.temperature is not None and result.temperature > 0
+    assert tune.fit(judged, strategy="attention", folds=3, tune_temperature=False).temperature == tune.DEFAULT_TEMPERATURE
+    with pytest.raises(EvaluationError, match="unknown metric 'auc'"):
+        tune.parse_metric("auc")
+    with pytest.raises(EvaluationError, match="folds=1"):
+        tune.fit(judged, folds=1)
+    with pytest.raises(EvaluationError, match="no query has relevance judgements"):
+        tune.prepare(ids, cands, {}, k=10)
+    assert tune.parse_metric("recall@5") == ("recall", 5) and tune.parse_metric("mrr") == ("mrr", 10)
+
+
+def test_simplex_grid_covers_the_active_modalities_only():
+    grid = tune.simplex_grid([0, 1], 0.25)
+    assert len(grid) == 5 and all(g[2] == 0 and abs(g.sum() - 1) < 1e-12 for g in grid)
+    assert len(tune.simplex_grid([0, 1, 2], 0.1)) == 66
+
+
+def test_cli_tune_json_gives_weights_that_evaluate_accepts(tiny_store, tmp_path):
+    store = tiny_store.store.path
+    queries, qrels = tmp_path / "q.csv", tmp_path / "r.csv"
+    queries.write_text("query_id,text\nq1,a round red ball\nq2,a blue square box\nq3,the sound of rain\nq4,a green ball\n")
+    qrels.write_text("query_id,item_id\nq1,red\nq2,blue\nq3,rain\nq4,green\n")
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "mmrec_core", *map(str, args)], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    result = json.loads(cli("tune", "--store", store, "--queries", queries, "--qrels", qrels, "--folds", "2", "--json"))
+    assert {"fusion", "weights", "heldout", "default", "per_modality"} <= set(result)
+    assert set(result["weights"]) == {"text", "image", "audio"}
+    spec = ",".join(f"{m}={v}" for m, v in result["weights"].items())
+    ev = json.loads(cli("evaluate", "--store", store, "--queries", queries, "--qrels", qrels, "--weights", spec))
+    assert ev["ndcg@10"] == pytest.approx(result["insample"], abs=1e-6)
+    both = json.loads(cli("tune", "--store", store, "--queries", queries, "--qrels", qrels, "--folds", "2",
+                          "--fusion", "all", "--json"))
+    assert sorted(r["fusion"] for r in both) == ["attention", "late", "max", "rrf", "weighted"]
