@@ -1,4 +1,4 @@
-"""Compare & evaluate: fusion strategies side by side on the current query; Recall/NDCG against alpha."""
+"""Compare & evaluate: fusion strategies side by side on the current query; Recall/NDCG against alpha; fit the weights."""
 
 import hashlib
 import tempfile
@@ -12,6 +12,7 @@ from mmrec_core.errors import MMRecError
 from mmrec_core.evaluate import alpha_sweep, encode_queries, load_qrels, load_queries
 from mmrec_core.fusion import list_strategies
 from mmrec_core.search import rank
+from mmrec_core import tune
 from mmrec_core.viz import agreement, matrix_figure, sweep_figure
 from pages import _ui as ui
 
@@ -21,10 +22,11 @@ eng = ui.require_engine()
 store, ss, view = eng.store, ui.ss, ui.ss.view
 ss.setdefault("sweeps", {})  # (store, version, files, strategy, k, audio) -> metric rows
 ss.setdefault("eval_cands", {})  # (store, version, queries) -> candidates per query id (one entry kept)
+ss.setdefault("fits", {})  # (store, version, files, metric, strategies) -> list of tune.Fit
 titles = [it.get("title") or it["id"] for it in store.items]
 
 st.title("Compare & evaluate")
-tab_cmp, tab_sweep = st.tabs(["Strategies side by side", "Alpha sweep"])
+tab_cmp, tab_sweep, tab_fit = st.tabs(["Strategies side by side", "Alpha sweep", "Fit the weights"])
 
 with tab_cmp:
     cands = ui.search_candidates(eng, ui.current_query())
@@ -51,10 +53,10 @@ with tab_cmp:
                                key="cmp-tau")
 
 
-def read_csv_inputs() -> tuple[list, dict, str] | None:
+def read_csv_inputs(tab: str) -> tuple[list, dict, str] | None:
     """Queries and qrels: uploaded, else queries.csv/qrels.csv next to the store's catalog."""
-    up_q = st.file_uploader("queries.csv (query_id,text,image,audio)", type=["csv"], key="sweep_q")
-    up_r = st.file_uploader("qrels.csv (query_id,item_id,relevance)", type=["csv"], key="sweep_r")
+    up_q = st.file_uploader("queries.csv (query_id,text,image,audio,video)", type=["csv"], key=f"{tab}_q")
+    up_r = st.file_uploader("qrels.csv (query_id,item_id,relevance)", type=["csv"], key=f"{tab}_r")
     if up_q is not None and up_r is not None:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "queries.csv").write_bytes(up_q.getvalue())
@@ -69,11 +71,20 @@ def read_csv_inputs() -> tuple[list, dict, str] | None:
     return None
 
 
+def eval_candidates(queries: list, files: str) -> tuple:
+    """Encode the evaluation queries once per store version and file pair; returns the key of ss.eval_cands."""
+    ckey = (str(store.path), store.version, files)
+    if ckey not in ss.eval_cands:
+        with st.spinner(f"Encoding {len(queries)} queries (once)…", show_time=True):
+            ss.eval_cands = {ckey: encode_queries(eng, queries)}
+    return ckey
+
+
 with tab_sweep:
     st.caption(f"Recall and NDCG of the {view.strategy} strategy against alpha (text weight 1 − alpha, image weight "
                f"alpha, audio {view.weights.audio:.2f}), K = {view.k}. Queries are encoded once, then only re-ranked.")
     try:
-        inputs = read_csv_inputs()
+        inputs = read_csv_inputs("sweep")
     except MMRecError as exc:
         st.error(str(exc))
         inputs = None
@@ -82,10 +93,7 @@ with tab_sweep:
         key = (str(store.path), store.version, files, view.strategy, view.k, round(view.weights.audio, 2))
         if key not in ss.sweeps and st.button(f"Run the sweep ({len(queries)} queries × 11 alphas)", type="primary"):
             try:
-                ckey = (str(store.path), store.version, files)
-                if ckey not in ss.eval_cands:
-                    with st.spinner(f"Encoding {len(queries)} queries (once)…", show_time=True):
-                        ss.eval_cands = {ckey: encode_queries(eng, queries)}
+                ckey = eval_candidates(queries, files)
                 with st.spinner("Ranking under each alpha…", show_time=True):
                     ss.sweeps[key] = alpha_sweep(eng, queries, qrels, np.linspace(0, 1, 11), strategy=view.strategy,
                                                  k=view.k, audio=view.weights.audio, candidates=ss.eval_cands[ckey])
@@ -103,3 +111,47 @@ with tab_sweep:
             st.dataframe(frame, hide_index=True, height=35 * (len(frame) + 1) + 3)
             st.download_button("Download the sweep (CSV)", frame.to_csv(index=False).encode(),
                                file_name="mmrec-alpha-sweep.csv", mime="text/csv", on_click="ignore")
+
+
+with tab_fit:
+    st.caption("Find the weights that maximise a metric on judged queries, cross-validated over query folds: each "
+               "query is scored with weights fitted on the other folds (held out). Queries are encoded once; every "
+               "setting only re-ranks. Attention keeps its default temperature here (the CLI `tune` fits it too).")
+    try:
+        inputs = read_csv_inputs("fit")
+    except MMRecError as exc:
+        st.error(str(exc))
+        inputs = None
+    if inputs is not None:
+        queries, qrels, files = inputs
+        left, right = st.columns(2)
+        chosen = left.multiselect("Strategies", list(list_strategies()), default=["weighted"], key="fit_strategies")
+        metric = right.selectbox("Metric", [f"ndcg@{view.k}", f"recall@{view.k}", "mrr", f"precision@{view.k}"], key="fit_metric")
+        key = (str(store.path), store.version, files, metric, tuple(chosen))
+        if chosen and key not in ss.fits and st.button(f"Fit the weights ({len(queries)} queries, up to 5 folds)", type="primary"):
+            try:
+                ckey = eval_candidates(queries, files)
+                judged = tune.prepare(store.ids, ss.eval_cands[ckey], qrels, k=tune.parse_metric(metric)[1])
+                bar = st.progress(0.0, text="Fitting…")
+                done = []
+                for i, name in enumerate(chosen):
+                    progress = lambda stage, d, t, i=i: bar.progress((i + d / t) / len(chosen), text=f"Fitting {stage}: fold {d}/{t - 1}")
+                    done.append(tune.fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
+                                         tune_temperature=False, progress=progress))
+                ss.fits[key] = done
+                st.rerun()
+            except MMRecError as exc:
+                st.error(str(exc))
+        for f in ss.fits.get(key, []):
+            single = max(f.per_modality, key=f.per_modality.get)
+            cols = st.columns([2, 3, 2, 2, 2, 2])
+            cols[0].markdown(f"**{f.strategy}**")
+            cols[1].caption("weights " + ", ".join(f"{m} {w:.2f}" for m, w in f.weights.as_dict().items()))
+            cols[2].metric(f"held out {f.metric}", f"{f.heldout:.3f}", f"{f.heldout - f.default:+.3f} vs default")
+            cols[3].metric("default weights", f"{f.default:.3f}")
+            cols[4].metric(f"best single ({single})", f"{f.per_modality[single]:.3f}")
+            cols[5].button("Apply", key=f"apply-{f.strategy}", type="primary", help="Use these weights and this strategy in the sidebar",
+                           on_click=ui.set_view, kwargs={"weights": f.weights, "strategy": f.strategy})
+        if ss.fits.get(key):
+            st.caption(f"In sample (fitted on all queries): " + ", ".join(f"{f.strategy} {f.insample:.3f}" for f in ss.fits[key])
+                       + f" · {sum(f.settings for f in ss.fits[key])} settings scored in {sum(f.seconds for f in ss.fits[key]):.1f} s.")

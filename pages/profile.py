@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mmrec_core import profile as prof
+from mmrec_core import tune
 from mmrec_core.errors import MMRecError
 from mmrec_core.query import Query
 from mmrec_core.search import rank
@@ -59,6 +60,21 @@ with st.expander(f"Your profile on “{ss.view.store}”", expanded=True):
                          key=f"p_video{gen}", on_change=add_media, args=("video", f"p_video{gen}"))
     if not profile.is_empty:
         st.button("Clear profile", on_click=ui.update_profile, args=(lambda p: prof.Profile(),))
+
+explained = tune.fit_profile(store, profile.liked, profile.disliked, current=ss.view.weights)
+if explained is not None and explained.auc > explained.current_auc:
+    w = explained.weights.as_dict()
+    with st.container(border=True):
+        st.markdown(f"Your likes are explained mostly by **{explained.dominant}** "
+                    f"({', '.join(f'{m} {v:.1f}' for m, v in w.items() if v > 0)}): under these weights each item you "
+                    f"rated is closer to your other likes when you liked it (AUC {explained.auc:.2f}, against "
+                    f"{explained.current_auc:.2f} under the sidebar weights; {explained.n_liked} likes, "
+                    f"{explained.n_disliked} dislikes).")
+        st.button("Use these weights", key="use-profile-weights", type="primary",
+                  on_click=ui.set_view, kwargs={"weights": explained.weights})
+elif explained is None and (profile.liked or profile.disliked):
+    st.caption(f"With {tune.MIN_LIKES} likes and {tune.MIN_DISLIKES} dislikes, mmrec fits the modality weights that "
+               "best explain your taste.")
 
 st.subheader("Recommended for you" if profile.has_positives else "Start here")
 view = ss.view

@@ -276,6 +276,61 @@ def test_compare_sweep_and_map_projection(home):
     assert list((_store(home).version_dir / "projections").glob("tsne-fused-*.npy"))
 
 
+def test_fit_the_weights_and_apply_them(home):
+    from mmrec_core import tune
+    from mmrec_core.evaluate import encode_queries, load_qrels, load_queries
+    from mmrec_core.query import Engine
+
+    at = new_app({"page": "compare", "k": "3"})
+    ok(at)
+    at.multiselect(key="fit_strategies").set_value(["weighted", "max"]).run()
+    next(b for b in at.button if b.label.startswith("Fit the weights")).click().run()
+    ok(at)
+    fits = next(iter(at.session_state["fits"].values()))
+    assert [f.strategy for f in fits] == ["weighted", "max"]
+    # the panel's numbers are the library's, on the same queries and folds
+    src = home / "catalog"
+    engine = Engine(_store(home))
+    judged = tune.prepare(engine.store.ids, encode_queries(engine, load_queries(src / "queries.csv")),
+                          load_qrels(src / "qrels.csv"), k=3)
+    direct = tune.fit(judged, strategy="max", metric="ndcg@3", folds=3, tune_temperature=False)
+    assert (fits[1].weights, fits[1].heldout, fits[1].default) == (direct.weights, direct.heldout, direct.default)
+    assert any(m.label.startswith("held out ndcg@3") for m in at.metric)
+    next(b for b in at.button if b.key == "apply-max").click().run()
+    ok(at)
+    assert at.session_state["view"].weights == fits[1].weights and at.session_state["view"].strategy == "max"
+    assert at.query_params["strategy"] == ["max"] or at.query_params["strategy"] == "max"
+
+
+def test_profile_offers_the_weights_that_explain_the_likes(home):
+    from mmrec_core import tune
+    from mmrec_core.profile import Profile
+
+    store = _store(home)
+    cases = [Profile(liked=("red", "blue", "rain"), disliked=("broken-img", "missing")),
+             Profile(liked=("red", "green", "blue"), disliked=("rain", "poem"))]
+    offered = 0
+    for profile in cases:
+        at = new_app({"k": "3"})
+        at.session_state["profiles"] = {"demo": profile}
+        at.switch_page("pages/profile.py").run()
+        ok(at)
+        want = tune.fit_profile(store, profile.liked, profile.disliked, current=at.session_state["view"].weights)
+        buttons = [b for b in at.button if b.key == "use-profile-weights"]
+        assert bool(buttons) == (want.auc > want.current_auc)
+        if buttons:
+            offered += 1
+            assert any(f"explained mostly by **{want.dominant}**" in m.value for m in at.markdown)
+            buttons[0].click().run()
+            ok(at)
+            assert at.session_state["view"].weights == want.weights
+    assert offered >= 1
+    at = new_app({"k": "3"})
+    at.session_state["profiles"] = {"demo": Profile(liked=("red",))}
+    at.switch_page("pages/profile.py").run()
+    assert any("mmrec fits the modality weights" in c.value for c in at.caption)
+
+
 def test_profile_upload_counts_as_a_like(home, tiny_catalog):
     at = new_app({"k": "3"})
     at.switch_page("pages/profile.py").run()

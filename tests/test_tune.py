@@ -125,3 +125,26 @@ def test_cli_tune_json_gives_weights_that_evaluate_accepts(tiny_store, tmp_path)
     both = json.loads(cli("tune", "--store", store, "--queries", queries, "--qrels", qrels, "--folds", "2",
                           "--fusion", "all", "--json"))
     assert sorted(r["fusion"] for r in both) == ["attention", "late", "max", "rrf", "weighted"]
+
+
+def test_profile_weights_follow_the_modality_that_separates_likes_from_dislikes():
+    from pathlib import Path
+
+    from mmrec_core.store import Store
+    from mmrec_core.vectors import l2_normalize
+
+    rng = np.random.default_rng(0)
+    n, d = 12, 16
+    image_centre = l2_normalize(rng.standard_normal((1, d)))
+    image = l2_normalize(np.r_[image_centre + 0.3 * rng.standard_normal((6, d)),  # liked: one look
+                               rng.standard_normal((6, d))]).astype(np.float32)   # disliked: anything
+    text = l2_normalize(rng.standard_normal((n, d))).astype(np.float32)  # text says nothing about taste
+    audio = np.zeros((n, 4), np.float32)
+    items = [{"id": f"i{r}", "title": str(r)} for r in range(n)]
+    store = Store(Path("."), "v000001", {}, items, {"text": text, "image": image, "audio": audio}, scaler=None)
+    liked, disliked = [f"i{r}" for r in range(6)], [f"i{r}" for r in range(6, 12)]
+    result = tune.fit_profile(store, liked, disliked, current=Weights(0.5, 0.5, 0.5))
+    assert result.dominant == "image" and result.weights.image >= 0.8 and result.weights.audio == 0
+    assert result.auc > 0.9 and result.auc > result.current_auc
+    assert (result.n_liked, result.n_disliked) == (6, 6)
+    assert tune.fit_profile(store, liked[:2], disliked, current=Weights()) is None  # too few likes to fit
