@@ -29,6 +29,8 @@ COARSE_STEP = 0.1
 REFINE_STEPS = (0.05, 0.025)
 TEMPERATURES = (0.05, 0.1, 0.2)  # the coarse grid; refinement moves it by factors of 0.7
 DEFAULT_TEMPERATURE = 0.1
+INNER_FOLDS = 3  # a mix of modalities must also win an inner cross-validation against the best single one
+MIX_SE = 2.0  # ... and beat it in sample by this many standard errors (about a one-sided 2.5 % test)
 Progress = Callable[[str, int, int], None]
 
 
@@ -212,8 +214,37 @@ class _Search:
                                             temperature=temperature)
         return self.cache[key]
 
-    def best(self, subset: np.ndarray) -> tuple[np.ndarray, float | None, float]:
-        """The best (weights, temperature, mean metric on subset): coarse grid, then pairwise moves of weight."""
+    def best(self, subset: np.ndarray, *, inner_folds: int = INNER_FOLDS) -> tuple[np.ndarray, float | None, float]:
+        """The best (weights, temperature, mean metric on subset), or the best single modality when a mix
+        does not earn its place: it must beat the single by MIX_SE standard errors of the paired gain in
+        sample (a search finds chance wins), and beat it held out in an inner cross-validation of the same
+        search on the subset."""
+        w, t, value = self._search(subset)
+        single, value_single = self._best_single(subset, t)
+        gain = self.scores(w, t)[subset] - self.scores(single, t)[subset]
+        se = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
+        if gain.mean() <= MIX_SE * se:
+            return single, t, value_single
+        if inner_folds >= 2 and subset.size >= 2 * inner_folds:
+            inner = np.arange(subset.size) % inner_folds
+            mixed, alone = 0.0, 0.0
+            for f in range(inner_folds):
+                train, test = subset[inner != f], subset[inner == f]
+                wi, ti, _ = self._search(train)
+                si, _ = self._best_single(train, ti)
+                mixed += self.scores(wi, ti)[test].sum()
+                alone += self.scores(si, ti)[test].sum()
+            if mixed <= alone:
+                return single, t, value_single
+        return w, t, value
+
+    def _best_single(self, subset: np.ndarray, t: float | None) -> tuple[np.ndarray, float]:
+        singles = [np.eye(len(MODALITIES))[m] for m in self.active]
+        single = max(singles, key=lambda e: self.scores(e, t)[subset].mean())
+        return single, float(self.scores(single, t)[subset].mean())
+
+    def _search(self, subset: np.ndarray) -> tuple[np.ndarray, float | None, float]:
+        """Coarse grid, then pairwise moves of weight (and temperature moves) while they improve the mean."""
         cands = [(w, t) for t in self.temperatures for w in simplex_grid(self.active, COARSE_STEP)]
         w, t = max(cands, key=lambda c: (self.scores(*c)[subset].mean(), -_distance_to_uniform(c[0], self.active)))
         value = self.scores(w, t)[subset].mean()
@@ -235,22 +266,7 @@ class _Search:
                         nv = self.scores(w, round(nt, 5))[subset].mean()
                         if nv > value + 1e-12:
                             t, value, improved = round(nt, 5), nv, True
-        return self._one_standard_error(subset, w, t, float(value))
-
-    def _one_standard_error(self, subset: np.ndarray, w: np.ndarray, t: float | None,
-                            value: float) -> tuple[np.ndarray, float | None, float]:
-        """Keep a mix only if it beats the best single modality by more than a standard error of the paired gain.
-
-        A mix found by searching wins in sample by chance alone; held out, such a mix loses to the
-        modality it barely beat. This is the one-standard-error rule, with one modality as the simple choice.
-        """
-        singles = [np.eye(len(MODALITIES))[m] for m in self.active]
-        single = max(singles, key=lambda e: self.scores(e, t)[subset].mean())
-        gain = self.scores(w, t)[subset] - self.scores(single, t)[subset]
-        se = gain.std(ddof=1) / np.sqrt(gain.size) if gain.size > 1 else 0.0
-        if gain.mean() <= se:
-            return single, t, float(self.scores(single, t)[subset].mean())
-        return w, t, value
+        return w, t, float(value)
 
 
 def _distance_to_uniform(w: np.ndarray, active: Sequence[int]) -> float:
