@@ -97,10 +97,9 @@ def explain_image(encode: Callable[[list[Any]], np.ndarray], image: Any, query: 
 
 def overlay(image: Any, heat: np.ndarray, *, size: int = 256) -> Any:
     """The image fitted in a size x size tile with the positive part of `heat` drawn over it in red."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    img = image.convert("RGB")
-    img.thumbnail((size, size))
+    img = ImageOps.contain(image.convert("RGB"), (size, size))  # small pictures are enlarged to fill the tile
     pos = np.clip(np.asarray(heat, np.float32), 0, None)
     peak = pos.max()
     mask = (pos / peak if peak > 0 else pos) * 255

@@ -270,3 +270,15 @@ def matrix_figure(names: Sequence[str], matrix: np.ndarray, *, title: str, zmin:
                                text=text, texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{text}<extra></extra>"))
     fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
     return fig
+
+
+def window_figure(starts: np.ndarray, scores: np.ndarray, window: float, *, height: int = 220):
+    """Bars along a clip: one per window (start, start + window), its similarity with the query sound."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar(x=np.asarray(starts) + window / 2, y=np.asarray(scores), width=window * 0.9,
+                           marker_color=COLOURS.get("audio"),
+                           hovertemplate="%{x:.1f} s<br>similarity %{y:.3f}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="seconds into the clip",
+                      yaxis_title="similarity")
+    return fig

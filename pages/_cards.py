@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import streamlit as st
 
 from mmrec_core import profile as prof
 from mmrec_core import session
 from mmrec_core.errors import MMRecError
 from mmrec_core.fusion import MODALITIES
-from mmrec_core.query import FrameMatch, Hit
+from mmrec_core.explain import Explanation, WordWeights, explain_item
+from mmrec_core.query import Engine, FrameMatch, Hit
+from mmrec_core.search import QueryVectors
 from mmrec_core.store import Store
 from mmrec_core.video import clock
-from mmrec_core.viz import contribution_figure
+from mmrec_core.viz import contribution_figure, window_figure
 from pages import _ui as ui
 
 
@@ -30,7 +33,8 @@ def _toggle(item_id: str, want: str, rater: Rater = PROFILE) -> None:
 
 
 def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[str] = (), key: str,
-         more_like_this_button: bool = True, rater: Rater = PROFILE, frame: FrameMatch | None = None) -> None:
+         more_like_this_button: bool = True, rater: Rater = PROFILE, frame: FrameMatch | None = None,
+         why_key: str | None = None) -> None:
     """One item: image (or the video's best-matching frame), title, caption lines, video or audio player,
     like/dislike and 'more like this' buttons.
 
@@ -69,6 +73,10 @@ def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[st
             if more_like_this_button:
                 st.button("Similar", icon=":material/travel_explore:", key=f"{key}-more", on_click=ui.more_like_this, type="tertiary",
                           args=(item["id"],), help="More like this: search with this item as the query")
+            if why_key is not None:
+                st.button("Why", icon=":material/manage_search:", key=f"{key}-why", type="tertiary",
+                          on_click=ui.ss.__setitem__, args=(why_key, item["id"]),
+                          help="Which words, which part of the image and which seconds of the sound made this match")
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
@@ -134,18 +142,117 @@ WHY_MODALITIES = "Each bar is a result's fused score split into the exact share 
 
 
 def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str] | None = None,
-            rater: Rater = PROFILE, why: str = WHY_MODALITIES, more_like_this_button: bool = True) -> None:
-    """A grid of result cards and one chart of every result's exact contributions (per modality, or per model)."""
+            rater: Rater = PROFILE, why: str = WHY_MODALITIES, more_like_this_button: bool = True,
+            explain: tuple[Engine, str, QueryVectors] | None = None) -> None:
+    """A grid of result cards and one chart of every result's exact contributions (per modality, or per model).
+
+    With `explain` = (engine, query text, query vectors), each card has a "Why" button that opens the
+    explanation below the modality (words, image region, seconds) under the grid.
+    """
+    why_key = f"why-{key}" if explain is not None else None
     for i, (col, hit) in enumerate(zip(grid(len(hits)), hits), start=1):
         with col:
             lines = hit_lines(hit) + ([extra[hit.id]] if extra and hit.id in extra else [])
             card(store, hit.item, heading=f"{i}. {hit.item.get('title') or hit.id}", lines=lines, key=f"{key}-{hit.id}",
-                 rater=rater, more_like_this_button=more_like_this_button, frame=hit.frame)
+                 rater=rater, more_like_this_button=more_like_this_button, frame=hit.frame, why_key=why_key)
+    if explain is not None:
+        why_panel(*explain, hits=hits, key=key)
     if hits:
         st.subheader("Why these results")
         st.caption(why)
         labels = [f"{i}. {h.item.get('title') or h.id}"[:40] for i, h in enumerate(hits, start=1)]
         st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
+
+
+MAX_EXPLANATIONS = 64  # kept per session, newest last
+
+
+def why_panel(eng: Engine, query_text: str, query: QueryVectors, *, hits: Sequence[Hit], key: str) -> None:
+    """The explanation of the result whose "Why" was pressed, computed once per (query, item) and kept."""
+    ss = ui.ss
+    hit = next((h for h in hits if h.id == ss.get(f"why-{key}")), None)
+    if hit is None:
+        return
+    store = eng.store
+    title = hit.item.get("title") or hit.id
+    cache_key = (str(store.path), store.version, query_text, _vectors_key(query), hit.id)
+    cache = ss.setdefault("explanations", {})
+    if cache_key not in cache:
+        with st.status(f"Explaining “{session.md_escape(title)}”…", expanded=False) as status:
+            cache[cache_key] = explain_item(eng, query_text, query, store.row_of(hit.id),
+                                            progress=lambda stage: status.update(label=f"Explaining: {stage}…"))
+            status.update(label=f"Explained in {cache[cache_key].seconds:.1f} s", state="complete")
+        while len(cache) > MAX_EXPLANATIONS:
+            cache.pop(next(iter(cache)))
+    ex = cache[cache_key]
+    with st.container(border=True):
+        head, close = st.columns([6, 1])
+        head.subheader(f"Why “{session.md_escape(title)}” matches")
+        close.button("Close", key=f"{key}-why-close", on_click=ss.__setitem__, args=(f"why-{key}", None))
+        words, picture, sound = st.columns(3)
+        with words:
+            st.markdown("**Words**")
+            if ex.query_words is None:
+                st.caption("The query has no text to compare with this item's text.")
+            else:
+                st.markdown(highlight(ex.query_words))
+                st.caption(f"Your words, coloured by how much the text similarity ({ex.query_words.base:.2f}) drops "
+                           "without each one (green helps, red hurts).")
+                top = ex.item_words.top(5) if ex.item_words else []
+                if top:
+                    st.markdown("Item words that match: " + ", ".join(f"**{session.md_escape(w)}** {v:+.2f}" for w, v in top))
+        with picture:
+            st.markdown("**Image**")
+            if ex.image is None:
+                st.caption("No image (or no image-space query) to explain.")
+            else:
+                st.image(overlay_png(ex, store, hit), width="stretch")
+                st.caption(f"Red: the part of the {ex.image_source} that matched; hiding it lowers the image "
+                           f"similarity ({ex.image.base:.2f}) the most.")
+        with sound:
+            st.markdown("**Sound**")
+            if ex.audio is None:
+                st.caption("The query has no sound, so no seconds of this clip are compared.")
+            else:
+                st.plotly_chart(window_figure(ex.audio.starts, ex.audio.scores, ex.audio.window), key=f"{key}-why-audio")
+                best = int(np.argmax(ex.audio.scores))
+                st.caption(f"Similarity of each {ex.audio.window:g} s window with the query sound; best from "
+                           f"{clock(float(ex.audio.starts[best]))}.")
+
+
+def highlight(words: WordWeights) -> str:
+    """The words as Markdown, each on a green (helps) or red (hurts) background scaled to the largest weight."""
+    peak = max((abs(v) for v in words.weights), default=0.0) or 1.0
+    out = []
+    for w, v in zip(words.words, words.weights):
+        text = session.md_escape(w)
+        strength = abs(v) / peak
+        if strength < 0.15:
+            out.append(text)
+        else:
+            out.append(f":{'green' if v > 0 else 'red'}-background[{text}]")
+    return " ".join(out)
+
+
+def overlay_png(ex: Explanation, store: Store, hit: Hit) -> bytes:
+    import io
+
+    from mmrec_core.explain import overlay
+    from mmrec_core.media import load_image
+    from mmrec_core.video import frame_at
+
+    still = store.media_path(hit.item.get("image"))
+    if ex.image_source == "image" and still is not None:
+        picture = load_image(still)
+    else:
+        picture = frame_at(store.media_path(hit.item.get("video")), hit.frame.time if hit.frame else 0.0)
+    buf = io.BytesIO()
+    overlay(picture, ex.image.heat).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _vectors_key(query: QueryVectors) -> tuple:
+    return tuple(None if query.get(m) is None else hash(np.asarray(query.get(m)).tobytes()) for m in MODALITIES)
 
 
 def hits_csv(hits: Sequence[Hit]) -> bytes:

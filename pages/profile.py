@@ -92,7 +92,7 @@ if profile.has_positives:
     st.caption(f"Built from {len(profile.liked)} liked item(s) and {len(profile.uploads)} upload(s), "
                f"pushed away from {len(profile.disliked)} disliked item(s). Items you rated are not shown. "
                "Same weights, strategy and K as the sidebar.")
-    cards.results(store, hits, key="rec", extra=extra)
+    cards.results(store, hits, key="rec", extra=extra, explain=(eng, "", wanted))
 else:
     st.info(prof.COLD_START_EXPLANATION)
     picks = prof.cold_start(store, view.k, exclude=profile.disliked)

@@ -43,7 +43,8 @@ if hits:
     view = ss.view
     st.caption(f"Top {len(hits)} of {len(store.items)} items · strategy {view.strategy} · weights "
                + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
-    cards.results(store, hits, key="search")
+    cands = ss.search_cache.get("cands")
+    cards.results(store, hits, key="search", explain=(eng, view.text, cands.query) if cands is not None else None)
     st.download_button("Download results (CSV)", cards.hits_csv(hits), file_name="mmrec-results.csv",
                        mime="text/csv", on_click="ignore")
 elif ss.search_cache.get("cands") is not None:

@@ -302,6 +302,27 @@ def test_fit_the_weights_and_apply_them(home):
     assert at.query_params["strategy"] == ["max"] or at.query_params["strategy"] == "max"
 
 
+def test_why_explains_a_result_once_and_closes(home):
+    at = new_app({"q": "a round red ball", "k": "3"})
+    ok(at)
+    first = shown_titles(at)[0]
+    store = _store(home)
+    item = next(it for it in store.items if it["title"] == first)
+    at.button(key=f"search-{item['id']}-why").click().run()
+    ok(at)
+    assert any(h.value.startswith("Why “") for h in at.subheader)
+    assert any("Your words, coloured" in c.value for c in at.caption)
+    assert len(at.session_state["explanations"]) == 1
+    ex = next(iter(at.session_state["explanations"].values()))
+    assert ex.query_words.words == ("a", "round", "red", "ball")
+    at.slider(key="w_alpha").set_value(0.9).run()
+    ok(at)
+    assert len(at.session_state["explanations"]) == 1  # a weight change re-uses the explanation
+    at.button(key="search-why-close").click().run()
+    ok(at)
+    assert not any(h.value.startswith("Why “") for h in at.subheader)
+
+
 def test_profile_offers_the_weights_that_explain_the_likes(home):
     from mmrec_core import tune
     from mmrec_core.profile import Profile

@@ -73,6 +73,12 @@ def test_search_slider_like_and_every_page(server, page):
     assert "alpha=1.00" in pg.url and "wt=0.00" in pg.url
     pg.screenshot(path=OUT / "search-alpha1.png", full_page=True)
 
+    pg.locator('[data-testid="stButton"] button').filter(has_text="Why").first.click()  # below the modality
+    pg.get_by_text(re.compile("^Why “")).wait_for(timeout=60_000)
+    settle(pg)
+    assert pg.get_by_text("Your words, coloured").count() == 1 and not pg.locator('[data-testid="stException"]').count()
+    pg.screenshot(path=OUT / "search-why.png", full_page=True)
+
     pg.goto(f"{server}/profile?k=4")
     pg.get_by_text("Your profile is empty").wait_for(timeout=60_000)
     settle(pg)
