@@ -46,7 +46,16 @@ def main() -> None:
         halves = np.random.default_rng(1).permutation(len(judged))
         a, b = halves[: len(judged) // 2], halves[len(judged) // 2:]
         print(json.dumps({"bench": "encode", "queries": len(judged), "seconds": round(encode_s, 2)}))
-        for name in sorted(list_strategies()):
+        learned = tune.fit_learned(judged, metric=args.metric)
+        half_learned = tune.fit_learned([judged[i] for i in a], metric=args.metric)
+        on_b_learned = float(tune.per_query([judged[i] for i in b], half_learned.weights.as_array(), strategy="learned",
+                                            metric=kind, k=k, params=half_learned.params).mean())
+        print(json.dumps({"bench": "tune", "fusion": "learned", "metric": learned.metric,
+                          "cv": {"fitted": round(learned.heldout, 4), "default": round(learned.default, 4),
+                                 "insample": round(learned.insample, 4), "params": learned.params,
+                                 "fit_s": round(learned.seconds, 2)},
+                          "half": {"fitted": round(on_b_learned, 4), "fit_s": round(half_learned.seconds, 2)}}))
+        for name in sorted(s for s in list_strategies() if s != "learned"):
             cv = tune.fit(judged, strategy=name, metric=args.metric)
             half = tune.fit([judged[i] for i in a], strategy=name, metric=args.metric)
             t_ref = tune.DEFAULT_TEMPERATURE if name == "attention" else None

@@ -10,7 +10,7 @@ from typing import Sequence
 
 from mmrec_core.cli_recs import add_commands
 from mmrec_core.encoders import DEFAULT_ENCODER
-from mmrec_core.errors import MMRecError
+from mmrec_core.errors import FusionError, MMRecError
 from mmrec_core.fusion import Weights, list_strategies
 
 
@@ -75,7 +75,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                   audio=Path(args.audio) if args.audio else None, items=tuple(args.item or ()),
                   video=Path(args.video) if args.video else None)
         queries = [("query", q)]
-    params = {"temperature": args.temperature} if args.fusion == "attention" and args.temperature else {}
+    params = _params(args)
     for qid, query in queries:
         hits = engine.search(query, weights, strategy=args.fusion, k=args.k, **params)
         if args.json:
@@ -89,6 +89,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _params(args: argparse.Namespace) -> dict[str, float]:
+    """Strategy parameters: --temperature for attention, --params NAME=VALUE,... for any strategy."""
+    params = {"temperature": args.temperature} if args.fusion == "attention" and getattr(args, "temperature", None) else {}
+    for part in filter(None, (p.strip() for p in (args.params or "").split(","))):
+        name, sep, raw = part.partition("=")
+        try:
+            params[name.strip()] = float(raw)
+        except ValueError:
+            raise FusionError(f"--params {part!r}: expected NAME=NUMBER") from None
+        if not sep:
+            raise FusionError(f"--params {part!r}: expected NAME=NUMBER")
+    return params
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mmrec_core.evaluate import evaluate, load_qrels, load_queries
     from mmrec_core.query import Engine
@@ -96,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     engine = Engine(open_store(args.store))
     result = evaluate(engine, load_queries(args.queries), load_qrels(args.qrels), _weights(args),
-                      strategy=args.fusion, k=args.k)
+                      strategy=args.fusion, k=args.k, **_params(args))
     print(json.dumps({"fusion": args.fusion, "weights": _weights(args).as_dict(),
                       **{k: round(v, 6) for k, v in result.items()}}))
     return 0
@@ -106,17 +120,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from mmrec_core.evaluate import encode_queries, load_qrels, load_queries
     from mmrec_core.query import Engine
     from mmrec_core.store import open_store
-    from mmrec_core.tune import fit, parse_metric, prepare
+    from mmrec_core.tune import fit, fit_learned, parse_metric, prepare
 
     _, k = parse_metric(args.metric)  # a bad metric fails before any encoding
     engine = Engine(open_store(args.store))
     cands = encode_queries(engine, load_queries(args.queries), progress=None if args.json else _progress_printer())
     judged = prepare(engine.store.ids, cands, load_qrels(args.qrels), k=k)
     names = sorted(list_strategies()) if args.fusion == "all" else [args.fusion]
-    fits = [fit(judged, strategy=name, metric=args.metric, folds=args.folds, seed=args.seed) for name in names]
+    learned = fit_learned(judged, metric=args.metric, folds=args.folds, seed=args.seed) if "learned" in names else None
+    fits = [fit(judged, strategy=name, metric=args.metric, folds=args.folds, seed=args.seed) for name in names if name != "learned"]
     if args.json:
-        out = [f.to_json() for f in fits]
+        out = [f.to_json() for f in fits] + ([learned.to_json()] if learned else [])
         print(json.dumps(out[0] if len(out) == 1 else out))
+        return 0
+    if not fits:
+        params = ",".join(f"{n}={v:.4g}" for n, v in learned.params.items())
+        print(f"learned: held out {learned.metric} {learned.heldout:.4f} (in sample {learned.insample:.4f}, "
+              f"default parameters {learned.default:.4f}); --fusion learned --params {params}")
         return 0
     print(f"{len(judged)} judged queries, {args.folds}-fold cross-validation, metric {fits[0].metric} (held out unless noted)")
     print(f"{'fusion':10} {'fitted':>8} {'in-sample':>9} {'default':>8}  best single      weights")
@@ -126,6 +146,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         temp = f" --temperature {f.temperature:g}" if f.temperature is not None else ""
         print(f"{f.strategy:10} {f.heldout:8.4f} {f.insample:9.4f} {f.default:8.4f}  {single:6} {f.per_modality[single]:.4f}  "
               f"--fusion {f.strategy} --weights {weights}{temp}  ({f.settings} settings, {f.seconds:.1f} s)")
+    if learned is not None:
+        best = max(fits, key=lambda f: f.heldout)
+        verdict = "beats" if learned.heldout > best.heldout else "does not beat"
+        params = ",".join(f"{n}={v:.4g}" for n, v in learned.params.items())
+        print(f"{'learned':10} {learned.heldout:8.4f} {learned.insample:9.4f} {learned.default:8.4f}  "
+              f"--fusion learned --params {params}  ({learned.seconds:.1f} s): {verdict} the best fixed strategy "
+              f"held out ({best.strategy} {best.heldout:.4f})")
     return 0
 
 
@@ -141,6 +168,7 @@ def _fusion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, help="text<->image balance: text=1-A, image=A")
     p.add_argument("--fusion", default="weighted", choices=sorted(list_strategies()), help="fusion strategy")
     p.add_argument("-k", type=int, default=10, help="results per query")
+    p.add_argument("--params", help="strategy parameters NAME=VALUE,... (e.g. what `tune --fusion learned` prints)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -107,7 +107,7 @@ def encode_queries(engine: Engine, queries: Iterable[EvalQuery], *, batch: bool 
 
 
 def score_run(engine: Engine, candidates: dict[str, Candidates], qrels: dict[str, dict[str, float]],
-              weights: Weights, *, strategy: str = "weighted", k: int = 10) -> dict[str, float]:
+              weights: Weights, *, strategy: str = "weighted", k: int = 10, **params: float) -> dict[str, float]:
     """Mean Recall@1/5/K, Precision@K, NDCG@K and MRR over the queries that have qrels."""
     judged = [qid for qid in candidates if qrels.get(qid)]
     if not judged:
@@ -117,7 +117,7 @@ def score_run(engine: Engine, candidates: dict[str, Candidates], qrels: dict[str
     cuts = sorted({1, 5, k})
     sums = {**{f"recall@{c}": 0.0 for c in cuts}, f"precision@{k}": 0.0, f"ndcg@{k}": 0.0, "mrr": 0.0}
     for qid in judged:
-        ranking = rank(candidates[qid], weights, strategy=strategy, k=depth)
+        ranking = rank(candidates[qid], weights, strategy=strategy, k=depth, **params)
         ranked = [ids[r] for r in ranking.rows]
         rel = qrels[qid]
         for c in cuts:
@@ -131,9 +131,9 @@ def score_run(engine: Engine, candidates: dict[str, Candidates], qrels: dict[str
 
 
 def evaluate(engine: Engine, queries: Sequence[EvalQuery], qrels: dict[str, dict[str, float]], weights: Weights,
-             *, strategy: str = "weighted", k: int = 10) -> dict[str, float]:
-    """Encode the queries once and score one weight setting."""
-    return score_run(engine, encode_queries(engine, queries), qrels, weights, strategy=strategy, k=k)
+             *, strategy: str = "weighted", k: int = 10, **params: float) -> dict[str, float]:
+    """Encode the queries once and score one weight setting (with the strategy's parameters, if any)."""
+    return score_run(engine, encode_queries(engine, queries), qrels, weights, strategy=strategy, k=k, **params)
 
 
 def alpha_sweep(engine: Engine, queries: Sequence[EvalQuery], qrels: dict[str, dict[str, float]],

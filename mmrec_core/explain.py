@@ -95,14 +95,18 @@ def explain_image(encode: Callable[[list[Any]], np.ndarray], image: Any, query: 
     return ImageMap((sims[0] - sims[1:]).reshape(grid, grid).astype(np.float32), float(sims[0]))
 
 
-def overlay(image: Any, heat: np.ndarray, *, size: int = 256) -> Any:
-    """The image fitted in a size x size tile with the positive part of `heat` drawn over it in red."""
+def overlay(image: Any, heat: np.ndarray, *, size: int = 256, full: float = 0.0) -> Any:
+    """The image fitted in a size x size tile with the positive part of `heat` drawn over it in red.
+
+    Full red is a drop of max(the largest drop, `full`): pass a share of the base similarity so that a map
+    whose cells all matter little stays faint instead of being stretched to full colour.
+    """
     from PIL import Image, ImageOps
 
     img = ImageOps.contain(image.convert("RGB"), (size, size))  # small pictures are enlarged to fill the tile
     pos = np.clip(np.asarray(heat, np.float32), 0, None)
-    peak = pos.max()
-    mask = (pos / peak if peak > 0 else pos) * 255
+    peak = max(float(pos.max()), full)
+    mask = np.clip(pos / peak if peak > 0 else pos, 0, 1) * 255
     alpha = Image.fromarray(mask.astype(np.uint8), mode="L").resize(img.size, Image.BILINEAR)
     red = Image.new("RGB", img.size, (220, 30, 30))
     shown = Image.composite(red, img, alpha.point(lambda a: int(a * 0.55)))

@@ -193,6 +193,30 @@ def attention(sims: np.ndarray, avail: np.ndarray, w: np.ndarray, *, temperature
     return _result(att * sims, usable.any(axis=1))
 
 
+LEARNED_PARAMS = tuple(f"{kind}_{m}" for kind in ("scale", "bias") for m in MODALITIES)
+
+
+@register_strategy("learned", "learned attention: softmax over modalities of scale_m*sim + bias_m, times weights "
+                              "(fit with `tune --fusion learned`; the defaults are attention's)")
+def learned(sims: np.ndarray, avail: np.ndarray, w: np.ndarray, **params: float) -> Fused:
+    """Attention whose modality weights depend on the query and the item through a learned scale and bias per
+    modality: att_m = w_m exp(scale_m s_m + bias_m) / Σ over the usable modalities; score = Σ att_m s_m.
+    The defaults (scale 10, bias 0) are attention at temperature 0.1."""
+    unknown = set(params) - set(LEARNED_PARAMS)
+    if unknown:
+        raise FusionError(f"learned fusion has no parameter {sorted(unknown)}; it takes {', '.join(LEARNED_PARAMS)}")
+    scale = np.array([params.get(f"scale_{m}", 10.0) for m in MODALITIES], np.float32)
+    bias = np.array([params.get(f"bias_{m}", 0.0) for m in MODALITIES], np.float32)
+    usable = avail & (w[None, :] > 0)
+    logits = np.where(usable, sims * scale[None, :] + bias[None, :], -np.inf)
+    top = np.max(logits, axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    att = np.where(usable, w[None, :] * np.exp(logits - top), 0.0)
+    total = att.sum(axis=1, keepdims=True)
+    att = np.divide(att, total, out=np.zeros_like(att), where=total > 0)
+    return _result(att * sims, usable.any(axis=1))
+
+
 @register_strategy("rrf", "reciprocal rank fusion: sum of w_m / (k + rank_m) over the candidates")
 def rrf(sims: np.ndarray, avail: np.ndarray, w: np.ndarray, *, k: float = 60.0) -> Fused:
     if not k >= 0:

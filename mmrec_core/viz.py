@@ -273,12 +273,12 @@ def matrix_figure(names: Sequence[str], matrix: np.ndarray, *, title: str, zmin:
 
 
 def window_figure(starts: np.ndarray, scores: np.ndarray, window: float, *, height: int = 220):
-    """Bars along a clip: one per window (start, start + window), its similarity with the query sound."""
+    """A curve along a clip: each window's similarity with the query sound, at the window's middle (windows overlap)."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Bar(x=np.asarray(starts) + window / 2, y=np.asarray(scores), width=window * 0.9,
-                           marker_color=COLOURS.get("audio"),
-                           hovertemplate="%{x:.1f} s<br>similarity %{y:.3f}<extra></extra>"))
+    fig = go.Figure(go.Scatter(x=np.asarray(starts) + window / 2, y=np.asarray(scores), mode="lines+markers",
+                               fill="tozeroy", line_color=COLOURS.get("audio"),
+                               hovertemplate=f"%{{x:.1f}} s (a {window:g} s window)<br>similarity %{{y:.3f}}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="seconds into the clip",
                       yaxis_title="similarity")
     return fig

@@ -125,7 +125,8 @@ with tab_fit:
     if inputs is not None:
         queries, qrels, files = inputs
         left, right = st.columns(2)
-        chosen = left.multiselect("Strategies", list(list_strategies()), default=["weighted"], key="fit_strategies")
+        fixed = [s for s in list_strategies() if s != "learned"]  # learned fusion trains its own parameters: CLI `tune`
+        chosen = left.multiselect("Strategies", fixed, default=["weighted"], key="fit_strategies")
         metric = right.selectbox("Metric", [f"ndcg@{view.k}", f"recall@{view.k}", "mrr", f"precision@{view.k}"], key="fit_metric")
         key = (str(store.path), store.version, files, metric, tuple(chosen))
         if chosen and key not in ss.fits and st.button(f"Fit the weights ({len(queries)} queries, up to 5 folds)", type="primary"):
