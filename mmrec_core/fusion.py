@@ -183,8 +183,13 @@ def max_pool(sims: np.ndarray, avail: np.ndarray, w: np.ndarray) -> Fused:
 def attention(sims: np.ndarray, avail: np.ndarray, w: np.ndarray, *, temperature: float = 0.1) -> Fused:
     if not temperature > 0:
         raise FusionError(f"attention temperature={temperature!r} must be > 0")
+    return _attend(sims, avail, w, sims / temperature)
+
+
+def _attend(sims: np.ndarray, avail: np.ndarray, w: np.ndarray, logits: np.ndarray) -> Fused:
+    """att_m = w_m exp(logit_m) / Σ over the usable modalities (softmax, stabilised); score = Σ att_m s_m."""
     usable = avail & (w[None, :] > 0)
-    logits = np.where(usable, sims / temperature, -np.inf)
+    logits = np.where(usable, logits, -np.inf)
     top = np.max(logits, axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     att = np.where(usable, w[None, :] * np.exp(logits - top), 0.0)
@@ -207,14 +212,7 @@ def learned(sims: np.ndarray, avail: np.ndarray, w: np.ndarray, **params: float)
         raise FusionError(f"learned fusion has no parameter {sorted(unknown)}; it takes {', '.join(LEARNED_PARAMS)}")
     scale = np.array([params.get(f"scale_{m}", 10.0) for m in MODALITIES], np.float32)
     bias = np.array([params.get(f"bias_{m}", 0.0) for m in MODALITIES], np.float32)
-    usable = avail & (w[None, :] > 0)
-    logits = np.where(usable, sims * scale[None, :] + bias[None, :], -np.inf)
-    top = np.max(logits, axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    att = np.where(usable, w[None, :] * np.exp(logits - top), 0.0)
-    total = att.sum(axis=1, keepdims=True)
-    att = np.divide(att, total, out=np.zeros_like(att), where=total > 0)
-    return _result(att * sims, usable.any(axis=1))
+    return _attend(sims, avail, w, sims * scale[None, :] + bias[None, :])
 
 
 @register_strategy("rrf", "reciprocal rank fusion: sum of w_m / (k + rank_m) over the candidates")
