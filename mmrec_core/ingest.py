@@ -180,7 +180,8 @@ def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cac
                 decoded.append(loaders[i](paths[i]))
                 ok.append(i)
             except MediaError as exc:
-                problems.append(Problem(items[i].id, modality, str(exc)))
+                soundtrack = modality == "audio" and items[i].audio is None  # said apart from the audio file's problems
+                problems.append(Problem(items[i].id, modality, f"soundtrack: {exc}" if soundtrack else str(exc)))
                 continue
             if getattr(decoded[-1], "note", ""):  # a clip sampled only in part
                 problems.append(Problem(items[i].id, modality, decoded[-1].note))
