@@ -1,15 +1,16 @@
 # Two commands: `make run` (the app on the built-in demo catalog) and `make test`.
-# Both create .venv and install requirements*.txt on first use (idempotent: a stamp file).
+# Both create .venv and install the package (pyproject.toml, editable, with the `mmrec` command) and
+# requirements-nodeps.txt on first use (idempotent: a stamp file).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-nodeps.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.txt requirements-nodeps.txt | sha1sum | cut -c1-12)
 DEMO_STORE := .mmrec/stores/demo
 PORT ?= 8501
 
 .PHONY: run test demo-store bench
 
-$(STAMP): requirements.txt requirements-nodeps.txt
+$(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt

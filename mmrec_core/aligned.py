@@ -30,7 +30,7 @@ from mmrec_core.encoders import (EncoderSet, ImageNetBridge, LazyEncoder, MiniLM
 from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "aligned" / "heads.npz"
+CHECKPOINT = Path(__file__).resolve().parent / "data" / "aligned-heads.npz"  # ships inside the package
 POOLED_DIM = 1280
 BRIDGE_TOP = 5
 _REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")

@@ -7,9 +7,9 @@ Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
 3. training: only the heads (mmrec_core/aligned.py) with a symmetric InfoNCE loss; the
    projections start at identity (text) and at the label bridge (image), so training starts
    from the bridge and weight decay pulls towards it;
-4. the heads -> assets/aligned/heads.npz (float16 weights + JSON metadata, no pickles).
+4. the heads -> mmrec_core/data/aligned-heads.npz (float16 weights + JSON metadata, no pickles).
 Only the training sources are used (OpenClipart, emoji and GCompris are reserved for evaluation).
-Usage: python scripts/train_aligned.py [--out assets/aligned/heads.npz] [--exclude SOURCE ...]
+Usage: python scripts/train_aligned.py [--out mmrec_core/data/aligned-heads.npz] [--exclude SOURCE ...]
 """
 
 from __future__ import annotations

@@ -1,0 +1,194 @@
+"""The `aligned` encoder: frozen MiniLM and EfficientNet-Lite0 features, projected into one space by small heads.
+
+The towers are the pretrained ones `bridge` already ships (no CLIP weights needed); only two
+small heads are trained, contrastively, on image-caption pairs harvested from Debian packages
+(scripts/train_aligned.py; data and licences in assets/aligned/MANIFEST.md):
+
+- text:  t = l2(l2(minilm(text)) @ text_w + text_b)
+- image: h = (pooled - img_mean) / img_std   (EfficientNet-Lite0's 1280-d pooled features)
+         b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
+         v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
+- with `mix` = w < 1 the label bridge's score is mixed in exactly: text -> [sqrt(w) t, sqrt(1-w) l2(minilm)],
+  image -> [sqrt(w) v, sqrt(1-w) b], so a dot product is w * aligned + (1-w) * bridge (still unit rows).
+
+The heads are plain numpy, loaded from an .npz with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mmrec_core.encoders import (EncoderSet, ImageNetBridge, LazyEncoder, MiniLMText, _lite_pixels,
+                                 register_family)
+from mmrec_core.errors import EncoderError, EncoderUnavailable
+from mmrec_core.vectors import l2_normalize
+
+CHECKPOINT = Path(__file__).resolve().parent / "data" / "aligned-heads.npz"  # ships inside the package
+POOLED_DIM = 1280
+BRIDGE_TOP = 5
+_REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")
+_MLP = ("mlp_w1", "mlp_b1", "mlp_w2")
+
+
+@dataclass(frozen=True, eq=False)
+class Heads:
+    """The trained projections (float32 arrays) and the checkpoint's digest and metadata."""
+
+    arrays: dict[str, np.ndarray]
+    digest: str
+    meta: dict[str, Any]
+
+    @property
+    def mix(self) -> float:
+        return float(self.arrays.get("mix", 1.0))
+
+    @property
+    def dim(self) -> int:
+        return int(self.arrays["text_w"].shape[1]) + (MiniLMText.dim if self.mix < 1 else 0)
+
+    def _mixed(self, aligned: np.ndarray, bridge_space: np.ndarray) -> np.ndarray:
+        if self.mix >= 1:
+            return aligned
+        w = np.float32(self.mix)
+        return np.hstack([np.sqrt(w) * aligned, np.sqrt(1 - w) * bridge_space]).astype(np.float32)
+
+    def text(self, minilm: np.ndarray) -> np.ndarray:
+        """MiniLM embeddings (n, 384) -> aligned float32 (n, dim), rows L2-normalised."""
+        a = self.arrays
+        t = l2_normalize(minilm.astype(np.float32))
+        return self._mixed(l2_normalize(t @ a["text_w"] + a["text_b"]), t)
+
+    def image(self, pooled: np.ndarray, bridge: np.ndarray) -> np.ndarray:
+        """pooled (n, 1280) and bridge embeddings (n, 384) -> aligned float32 (n, dim), rows L2-normalised."""
+        a = self.arrays
+        h = (pooled.astype(np.float32) - a["img_mean"]) / a["img_std"]
+        z = h @ a["img_w"] + bridge.astype(np.float32) @ a["bridge_w"] + a["img_b"]
+        if "mlp_w1" in a:
+            z = z + gelu(h @ a["mlp_w1"] + a["mlp_b1"]) @ a["mlp_w2"]
+        return self._mixed(l2_normalize(z), l2_normalize(bridge.astype(np.float32)))
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh approximation (torch's approximate='tanh'), so numpy and training agree."""
+    return 0.5 * x * (1.0 + np.tanh(np.float32(0.7978845608) * (x + np.float32(0.044715) * x ** 3)))
+
+
+def load_heads(path: str | Path = CHECKPOINT) -> Heads:
+    """Read and check a heads checkpoint (.npz, no pickles); EncoderUnavailable if missing, EncoderError if malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise EncoderUnavailable(f"no aligned checkpoint at {path}; build it with scripts/train_aligned.py")
+    raw = path.read_bytes()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise EncoderError(f"cannot read the aligned checkpoint {path}: {exc}") from None
+    meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+    missing = [k for k in _REQUIRED if k not in arrays]
+    if missing or (any(k in arrays for k in _MLP) and not all(k in arrays for k in _MLP)):
+        raise EncoderError(f"aligned checkpoint {path} lacks {missing or list(_MLP)}")
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    d = arrays["text_w"].shape[1]
+    shapes = {"text_w": (MiniLMText.dim, d), "img_w": (POOLED_DIM, d), "bridge_w": (MiniLMText.dim, d),
+              "img_mean": (POOLED_DIM,), "img_std": (POOLED_DIM,), "text_b": (d,), "img_b": (d,)}
+    bad = {k: arrays[k].shape for k, s in shapes.items() if arrays[k].shape != s}
+    if "mix" in arrays and not (arrays["mix"].shape == () and 0 <= float(arrays["mix"]) <= 1):
+        bad["mix"] = arrays["mix"].shape
+    if bad:
+        raise EncoderError(f"aligned checkpoint {path} has wrong shapes {bad}; expected {shapes}")
+    return Heads(arrays, hashlib.sha256(raw).hexdigest()[:10], meta)
+
+
+def lite_features(bridge: ImageNetBridge, images: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """EfficientNet-Lite0 pooled features float32 (n, 1280) and ImageNet logits float32 (n, 1000)."""
+    import torch
+
+    model = bridge.model
+    pooled = np.zeros((len(images), POOLED_DIM), dtype=np.float32)
+    logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
+    for start in range(0, len(images), bridge.batch_size):
+        chunk = images[start : start + bridge.batch_size]
+        x = torch.from_numpy(np.stack([_lite_pixels(im) for im in chunk]))
+        with bridge._lock, torch.inference_mode():
+            f = model._avg_pooling(model.extract_features(x)).flatten(1)
+            out = model._fc(f)
+        pooled[start : start + len(chunk)] = f.numpy()
+        logits[start : start + len(chunk)] = out.numpy()
+    return pooled, logits
+
+
+def bridge_embedding(logits: np.ndarray, prompts: np.ndarray, *, top: int = BRIDGE_TOP) -> np.ndarray:
+    """The `bridge` image embedding from logits (n, C) and class prompts (C, d): top-k softmax-weighted, (n, d)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z)
+    probs /= probs.sum(axis=1, keepdims=True)
+    keep = np.argsort(-probs, axis=1)[:, :top]
+    weights = np.zeros_like(probs)
+    np.put_along_axis(weights, keep, np.take_along_axis(probs, keep, axis=1), axis=1)
+    return l2_normalize((weights @ prompts).astype(np.float32))
+
+
+class AlignedText:
+    """Text -> MiniLM -> text head."""
+
+    modality = "text"
+
+    def __init__(self, text: MiniLMText, heads: Heads) -> None:
+        self.text, self.heads = text, heads
+        self.name, self.dim = text_name(heads), heads.dim
+
+    def encode(self, batch: Sequence[str]) -> np.ndarray:
+        return self.heads.text(self.text.encode(batch))
+
+
+class AlignedImage:
+    """Image -> EfficientNet-Lite0 pooled features + bridge embedding -> image head."""
+
+    modality = "image"
+
+    def __init__(self, bridge: ImageNetBridge, heads: Heads) -> None:
+        self.bridge, self.heads = bridge, heads
+        self.name, self.dim = image_name(heads), heads.dim
+
+    def encode(self, batch: Sequence[Any]) -> np.ndarray:
+        pooled, logits = lite_features(self.bridge, batch)
+        return self.heads.image(pooled, bridge_embedding(logits, self.bridge.prompts))
+
+
+def text_name(heads: Heads) -> str:
+    return f"aligned-{heads.digest}+{MiniLMText.name}"
+
+
+def image_name(heads: Heads) -> str:
+    return f"aligned-{heads.digest}+effnetlite0"
+
+
+@register_family("aligned", "aligned")
+def _aligned(arg: str) -> EncoderSet:
+    """Names and dims come from the checkpoint (a small file); the towers load on first encode()."""
+    if arg:
+        raise EncoderError(f"the aligned encoder takes no argument, got {arg!r}")
+    from mmrec_core.audio import LibrosaAudio
+
+    heads = load_heads()
+    lock = threading.Lock()
+    towers: dict[str, Any] = {}
+
+    def minilm() -> MiniLMText:
+        with lock:
+            if "text" not in towers:
+                towers["text"] = MiniLMText()
+            return towers["text"]
+
+    text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads))
+    image = LazyEncoder(image_name(heads), "image", heads.dim,
+                        lambda: AlignedImage(ImageNetBridge(minilm()), heads))
+    return EncoderSet("aligned", text, image, LibrosaAudio())

@@ -1,0 +1,226 @@
+"""Command line: ingest, search, evaluate, tune, strategies. Models load once per process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from mmrec_core.cli_recs import add_commands
+from mmrec_core.encoders import DEFAULT_ENCODER
+from mmrec_core.errors import FusionError, MMRecError
+from mmrec_core.fusion import Weights, list_strategies
+
+
+def _progress_printer(stream=sys.stderr):
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        pct = int(100 * done / total) if total else 100
+        if last.get(stage) != pct // 10 or done == total:
+            last[stage] = pct // 10
+            print(f"\r{stage:>6}: {done}/{total} ({pct}%)", end="\n" if done >= total else "", file=stream, flush=True)
+
+    return progress
+
+
+def _weights(args: argparse.Namespace) -> Weights:
+    w = Weights.parse(args.weights) if args.weights else Weights()
+    if args.alpha is not None:
+        w = Weights.from_alpha(args.alpha, audio=w.audio)
+    return w
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from mmrec_core.ingest import catalog_of_store, ingest
+    from mmrec_core.store import open_store
+
+    src = Path(args.src)
+    if (src / "CURRENT").is_file():  # a store: re-encode its items (e.g. with another encoder)
+        src = catalog_of_store(open_store(src))
+    report = ingest(src, args.store, encoder=args.encoder, progress=_progress_printer())
+    if report.warning:
+        print(f"warning: {report.warning}", file=sys.stderr)
+    summary = report.summary()
+    summary["problem_list"] = [p.__dict__ for p in report.problems]
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"store {summary['store']} {summary['version']}: {summary['items']} items "
+          f"(text {summary['counts']['text']}, image {summary['counts']['image']}, audio {summary['counts']['audio']}"
+          + (f", video {summary['counts']['video']}" if summary["counts"].get("video") else "") + "); "
+          f"encoded {sum(summary['encoded'].values())}, from cache {sum(summary['cached'].values())}, "
+          f"{summary['seconds']} s, encoder {summary['encoder']}")
+    if report.problems:
+        print(f"{len(report.problems)} problem(s):")
+        for p in report.problems:
+            print(f"  {p.item_id}\t{p.modality}\t{p.reason}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from mmrec_core.evaluate import load_queries
+    from mmrec_core.query import Engine, Query
+    from mmrec_core.store import open_store
+    from mmrec_core.video import clock
+
+    engine = Engine(open_store(args.store))
+    weights = _weights(args)
+    if args.queries:
+        queries = [(q.query_id, q.query) for q in load_queries(args.queries)]
+    else:
+        q = Query(text=args.text or "", image=Path(args.image) if args.image else None,
+                  audio=Path(args.audio) if args.audio else None, items=tuple(args.item or ()),
+                  video=Path(args.video) if args.video else None)
+        queries = [("query", q)]
+    params = _params(args)
+    for qid, query in queries:
+        hits = engine.search(query, weights, strategy=args.fusion, k=args.k, **params)
+        if args.json:
+            print(json.dumps({"query_id": qid, "results": [h.to_json() for h in hits]}))
+            continue
+        print(f"# {qid} ({args.fusion}, { {m: round(w, 4) for m, w in weights.as_dict().items()} })")
+        for rank_, h in enumerate(hits, 1):
+            parts = " ".join(f"{m}={v:+.3f}" for m, v in h.contributions.items() if v)
+            frame = f"  frame {clock(h.frame.time)}" if h.frame else ""
+            print(f"{rank_:>3}. {h.score:.4f}  {h.id}  {h.item.get('title', '')!s:.40}  [{parts}]{frame}")
+    return 0
+
+
+def _params(args: argparse.Namespace) -> dict[str, float]:
+    """Strategy parameters: --temperature for attention, --params NAME=VALUE,... for any strategy."""
+    params = {"temperature": args.temperature} if args.fusion == "attention" and getattr(args, "temperature", None) else {}
+    for part in filter(None, (p.strip() for p in (args.params or "").split(","))):
+        name, sep, raw = part.partition("=")
+        try:
+            params[name.strip()] = float(raw)
+        except ValueError:
+            raise FusionError(f"--params {part!r}: expected NAME=NUMBER") from None
+        if not sep:
+            raise FusionError(f"--params {part!r}: expected NAME=NUMBER")
+    return params
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmrec_core.evaluate import evaluate, load_qrels, load_queries
+    from mmrec_core.query import Engine
+    from mmrec_core.store import open_store
+
+    engine = Engine(open_store(args.store))
+    result = evaluate(engine, load_queries(args.queries), load_qrels(args.qrels), _weights(args),
+                      strategy=args.fusion, k=args.k, **_params(args))
+    print(json.dumps({"fusion": args.fusion, "weights": _weights(args).as_dict(),
+                      **{k: round(v, 6) for k, v in result.items()}}))
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from mmrec_core.evaluate import encode_queries, load_qrels, load_queries
+    from mmrec_core.query import Engine
+    from mmrec_core.store import open_store
+    from mmrec_core.tune import fit, fit_learned, parse_metric, prepare
+
+    _, k = parse_metric(args.metric)  # a bad metric fails before any encoding
+    engine = Engine(open_store(args.store))
+    cands = encode_queries(engine, load_queries(args.queries), progress=None if args.json else _progress_printer())
+    judged = prepare(engine.store.ids, cands, load_qrels(args.qrels), k=k)
+    names = sorted(list_strategies()) if args.fusion == "all" else [args.fusion]
+    learned = fit_learned(judged, metric=args.metric, folds=args.folds, seed=args.seed) if "learned" in names else None
+    fits = [fit(judged, strategy=name, metric=args.metric, folds=args.folds, seed=args.seed) for name in names if name != "learned"]
+    if args.json:
+        out = [f.to_json() for f in fits] + ([learned.to_json()] if learned else [])
+        print(json.dumps(out[0] if len(out) == 1 else out))
+        return 0
+    if not fits:
+        params = ",".join(f"{n}={v:.4g}" for n, v in learned.params.items())
+        print(f"learned: held out {learned.metric} {learned.heldout:.4f} (in sample {learned.insample:.4f}, "
+              f"default parameters {learned.default:.4f}); --fusion learned --params {params}")
+        return 0
+    print(f"{len(judged)} judged queries, {args.folds}-fold cross-validation, metric {fits[0].metric} (held out unless noted)")
+    print(f"{'fusion':10} {'fitted':>8} {'in-sample':>9} {'default':>8}  best single      weights")
+    for f in fits:
+        single = max(f.per_modality, key=f.per_modality.get)
+        weights = ",".join(f"{m}={v:g}" for m, v in f.weights.as_dict().items())
+        temp = f" --temperature {f.temperature:g}" if f.temperature is not None else ""
+        print(f"{f.strategy:10} {f.heldout:8.4f} {f.insample:9.4f} {f.default:8.4f}  {single:6} {f.per_modality[single]:.4f}  "
+              f"--fusion {f.strategy} --weights {weights}{temp}  ({f.settings} settings, {f.seconds:.1f} s)")
+    if learned is not None:
+        best = max(fits, key=lambda f: f.heldout)
+        verdict = "beats" if learned.heldout > best.heldout else "does not beat"
+        params = ",".join(f"{n}={v:.4g}" for n, v in learned.params.items())
+        print(f"{'learned':10} {learned.heldout:8.4f} {learned.insample:9.4f} {learned.default:8.4f}  "
+              f"--fusion learned --params {params}  ({learned.seconds:.1f} s): {verdict} the best fixed strategy "
+              f"held out ({best.strategy} {best.heldout:.4f})")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    for name, desc in list_strategies().items():
+        print(f"{name:10} {desc}")
+    return 0
+
+
+def _fusion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", required=True, help="store folder (made by ingest)")
+    p.add_argument("--weights", help="per-modality weights, e.g. text=0.3,image=0.7,audio=0")
+    p.add_argument("--alpha", type=float, help="text<->image balance: text=1-A, image=A")
+    p.add_argument("--fusion", default="weighted", choices=sorted(list_strategies()), help="fusion strategy")
+    p.add_argument("-k", type=int, default=10, help="results per query")
+    p.add_argument("--params", help="strategy parameters NAME=VALUE,... (e.g. what `tune --fusion learned` prints)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mmrec_core", description="mmrec: multimodal fusion search")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("ingest", help="read a catalog (folder, catalog.csv or .zip, or a store to re-encode) into a store")
+    p.add_argument("src")
+    p.add_argument("--store", required=True)
+    p.add_argument("--encoder", default=DEFAULT_ENCODER,
+                   help=f"{DEFAULT_ENCODER} (offline default), bridge, or openclip:ARCH/TAG_OR_FILE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("search", help="top-K items for a query")
+    _fusion_args(p)
+    p.add_argument("--text")
+    p.add_argument("--image")
+    p.add_argument("--audio")
+    p.add_argument("--video", help="a clip: its frames query the images, its soundtrack the audio")
+    p.add_argument("--item", action="append", help="'more like this' seed item id (repeatable)")
+    p.add_argument("--queries", help="CSV with query_id,text,image,audio,video")
+    p.add_argument("--temperature", type=float, help="attention temperature")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("evaluate", help="Recall@1/5/10, NDCG@10, MRR for queries + qrels")
+    _fusion_args(p)
+    p.add_argument("--queries", required=True)
+    p.add_argument("--qrels", required=True)
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("tune", help="fit the fusion weights to queries + qrels, cross-validated over query folds")
+    p.add_argument("--store", required=True, help="store folder (made by ingest)")
+    p.add_argument("--queries", required=True)
+    p.add_argument("--qrels", required=True)
+    p.add_argument("--fusion", default="weighted", choices=["all", *sorted(list_strategies())],
+                   help="strategy to fit, or all")
+    p.add_argument("--metric", default="ndcg@10", help="ndcg@K, recall@K, precision@K or mrr")
+    p.add_argument("--folds", type=int, default=5, help="query folds for the held-out score")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fold split")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tune)
+    p = sub.add_parser("strategies", help="list the fusion strategies")
+    p.set_defaults(func=cmd_strategies)
+    add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "search" and not (args.text or args.image or args.audio or args.video or args.item or args.queries):
+        print("error: give --text, --image, --audio, --video, --item or --queries", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except MMRecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

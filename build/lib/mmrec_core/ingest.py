@@ -1,0 +1,288 @@
+"""Ingestion: catalog -> per-modality embeddings (cached, batched, with progress) -> a new store version."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from mmrec_core import video
+from mmrec_core.audio import AudioScaler
+from mmrec_core.cache import EmbeddingCache, content_key
+from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
+from mmrec_core.encoders import DEFAULT_ENCODER, EncoderSet, cache_dir, load_encoders
+from mmrec_core.errors import CatalogError, MediaError
+from mmrec_core.fusion import MODALITIES
+from mmrec_core.index import IndexConfig
+from mmrec_core.media import load_audio, load_image
+from mmrec_core.store import Store, store_media, write_store
+from mmrec_core.vectors import l2_normalize
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): called as work advances; stages are text, image, audio, store."""
+
+SEED_FILE = "embeddings-seed.npz"
+FRAMES_CACHE = "frames-v1"  # cache namespace of sampled frame vectors: change it when the sampling changes
+KINDS = (*MODALITIES, "video")  # what ingest embeds: video frames land in the image space, soundtracks in audio
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    store: Store
+    problems: tuple[Problem, ...]
+    encoded: dict[str, int]  # computed now, per modality
+    cached: dict[str, int]  # taken from the cache, per modality
+    seconds: float
+    warning: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "store": str(self.store.path),
+            "version": self.store.version,
+            "items": len(self.store.items),
+            "counts": self.store.counts(),
+            "encoder": self.store.encoder,
+            "encoded": self.encoded,
+            "cached": self.cached,
+            "problems": len(self.problems),
+            "seconds": round(self.seconds, 2),
+            **({"warning": self.warning} if self.warning else {}),
+        }
+
+
+@dataclass
+class _Work:
+    """Embeddings gathered per kind (text, image, audio, video): {item_index: vector}."""
+
+    vectors: dict[str, dict[int, np.ndarray]] = field(default_factory=lambda: {m: {} for m in KINDS})
+    keys: dict[str, dict[int, str]] = field(default_factory=lambda: {m: {} for m in KINDS})
+    encoded: dict[str, int] = field(default_factory=lambda: {m: 0 for m in KINDS})
+    cached: dict[str, int] = field(default_factory=lambda: {m: 0 for m in KINDS})
+    problems: list[Problem] = field(default_factory=list)
+    _file_keys: dict[Path, str] = field(default_factory=dict)
+
+    def file_key(self, path: Path) -> str:
+        """A file's content key, hashed once per ingest (a video serves both its frames and its soundtrack)."""
+        if path not in self._file_keys:
+            self._file_keys[path] = content_key(path.read_bytes())
+        return self._file_keys[path]
+
+
+def default_cache(*, seeds: Sequence[Path] = ()) -> EmbeddingCache:
+    """The user's embedding cache: $MMREC_EMBED_CACHE or CACHE_DIR/embeddings.sqlite."""
+    path = os.environ.get("MMREC_EMBED_CACHE")
+    return EmbeddingCache(Path(path) if path else cache_dir() / "embeddings.sqlite", seeds=seeds)
+
+
+def catalog_of_store(store: Store) -> Catalog:
+    """The catalog a store was built from, read back from the store itself (its items and media).
+
+    Re-encoding a store with another encoder is `ingest(catalog_of_store(store), new_path, encoder=...)`.
+    The root is the original source when it still exists (so a shipped embedding seed there is used).
+    """
+    root = store.source or store.path
+    items = tuple(
+        Item(id=it["id"], title=it.get("title") or "", description=it.get("description") or "",
+             tags=tuple(it.get("tags") or ()), image=store.media_path(it.get("image")),
+             audio=store.media_path(it.get("audio")), metadata=dict(it.get("metadata") or {}),
+             video=store.media_path(it.get("video")))
+        for it in store.items)
+    return Catalog(root=root, items=items, problems=())
+
+
+def ingest(
+    src: str | Path | Catalog,
+    store_path: str | Path,
+    *,
+    encoder: str = DEFAULT_ENCODER,
+    cache: EmbeddingCache | None = None,
+    progress: Progress = _no_progress,
+    batch_size: int = 32,
+    index_config: IndexConfig = IndexConfig(),
+) -> IngestReport:
+    """Read `src` (folder, catalog.csv, .zip or a Catalog), embed every modality, write a new store version."""
+    start = time.perf_counter()
+    store_path = Path(store_path)
+    store_path.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".upload-", dir=store_path))
+    try:
+        catalog = src if isinstance(src, Catalog) else load_catalog(src, workdir=workdir)
+        if not catalog.items:
+            reasons = "; ".join(f"{p.item_id}: {p.reason}" for p in catalog.problems[:5])
+            raise CatalogError(f"the catalog has no usable items{' (' + reasons + ')' if reasons else ''}")
+        if cache is None:
+            seed = catalog.root / SEED_FILE
+            cache = default_cache(seeds=[seed] if seed.is_file() else [])
+        encoders, warning = load_encoders(encoder)
+        work = _Work(problems=list(catalog.problems))
+        _embed_text(catalog.items, encoders, cache, work, progress, batch_size)
+        _embed_media(catalog.items, "image", encoders, cache, work, progress, batch_size)
+        _embed_media(catalog.items, "audio", encoders, cache, work, progress, batch_size)
+        _embed_media(catalog.items, "video", encoders, cache, work, progress, batch_size)
+        progress("store", 0, 1)
+        spec = encoder if warning is None else encoders.name
+        store = _write(catalog, store_path, encoders, spec, work, index_config)
+        progress("store", 1, 1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return IngestReport(store, tuple(work.problems), work.encoded, work.cached, time.perf_counter() - start, warning)
+
+
+def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCache, work: _Work,
+                progress: Progress, batch_size: int) -> None:
+    todo = {i: it.text for i, it in enumerate(items) if it.text}
+    keys = {i: content_key(text) for i, text in todo.items()}
+    _fill("text", todo, keys, encoders.text.encode, encoders.text.name, cache, work, progress, batch_size * 2)
+
+
+def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cache: EmbeddingCache,
+                 work: _Work, progress: Progress, batch_size: int) -> None:
+    """Images, audio (an audio file, else a video's soundtrack) or video frames, decoded one batch ahead."""
+    if modality == "video":  # frames through the image encoder; cached as packed (times, frame vectors)
+        paths = {i: it.video for i, it in enumerate(items) if it.video is not None}
+        enc_name = f"{encoders.image.name}/{FRAMES_CACHE}"
+        fn = functools.partial(video.encode_clips, encoders.image.encode)
+        batch_size = max(1, batch_size // 8)  # up to 16 frames a clip
+        loaders: dict[int, Callable[[Path], Any]] = dict.fromkeys(paths, video.load_video)
+    elif modality == "audio":  # raw features: the catalog's scaler turns them into embeddings in _write
+        paths = {i: it.audio or it.video for i, it in enumerate(items) if (it.audio or it.video) is not None}
+        enc = encoders.audio
+        enc_name, fn = enc.name, enc.features
+        loaders = {i: functools.partial(load_audio, sr=enc.sample_rate) if items[i].audio is not None
+                   else functools.partial(video.load_soundtrack, sr=enc.sample_rate) for i in paths}
+    else:
+        paths = {i: it.image for i, it in enumerate(items) if it.image is not None}
+        enc_name, fn = encoders.image.name, encoders.image.encode
+        loaders = dict.fromkeys(paths, load_image)
+    keys: dict[int, str] = {}
+    for i, p in paths.items():
+        try:
+            keys[i] = work.file_key(p)
+        except OSError as exc:
+            work.problems.append(Problem(items[i].id, modality, f"cannot read file: {exc}"))
+
+    def decode(batch_idx: Sequence[int]) -> tuple[list[int], list[Any], list[Problem]]:
+        decoded, ok, problems = [], [], []
+        for i in batch_idx:
+            try:
+                decoded.append(loaders[i](paths[i]))
+                ok.append(i)
+            except MediaError as exc:
+                soundtrack = modality == "audio" and items[i].audio is None  # said apart from the audio file's problems
+                problems.append(Problem(items[i].id, modality, f"soundtrack: {exc}" if soundtrack else str(exc)))
+                continue
+            if getattr(decoded[-1], "note", ""):  # a clip sampled only in part
+                problems.append(Problem(items[i].id, modality, decoded[-1].note))
+        return ok, decoded, problems
+
+    _fill(modality, {i: i for i in keys}, keys, fn, enc_name, cache, work, progress, batch_size, prepare=decode)
+    for i, p in paths.items():
+        if i in work.vectors[modality]:
+            work.keys[modality][i] = keys[i]
+
+
+def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Callable[[list[Any]], np.ndarray],
+          encoder_name: str, cache: EmbeddingCache, work: _Work, progress: Progress, batch_size: int, *,
+          prepare: Callable[[Sequence[int]], tuple[list[int], list[Any], list[Problem]]] | None = None) -> None:
+    """Take what the cache has, encode the rest in batches, report progress, write back to the cache.
+
+    `prepare(batch) -> (ok, inputs, problems)` turns item indices into encoder inputs (decoding media);
+    it runs one batch ahead in a thread, so decoding overlaps the encoder's forward pass.
+    """
+    hits = cache.get_many(encoder_name, keys.values())
+    missing = [i for i in todo if keys[i] not in hits]
+    for i in todo:
+        if keys[i] in hits:
+            work.vectors[modality][i] = hits[keys[i]]
+    work.cached[modality] = len(todo) - len(missing)
+    total, done = len(todo), len(todo) - len(missing)
+    progress(modality, done, total)
+    batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
+    prep = prepare or (lambda batch: (list(batch), [todo[i] for i in batch], []))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrec-decode") as pool:
+        ahead = pool.submit(prep, batches[0]) if batches else None
+        for k, batch in enumerate(batches):
+            ok, inputs, problems = ahead.result()
+            ahead = pool.submit(prep, batches[k + 1]) if k + 1 < len(batches) else None
+            work.problems.extend(problems)
+            if ok:
+                vecs = encode(inputs)
+                cache.put_many(encoder_name, {keys[i]: v for i, v in zip(ok, vecs)})
+                for i, v in zip(ok, vecs):
+                    work.vectors[modality][i] = v
+                work.encoded[modality] += len(ok)
+            done += len(batch)
+            progress(modality, done, total)
+
+
+def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, work: _Work,
+           index_config: IndexConfig) -> Store:
+    keep = [i for i in range(len(catalog.items)) if any(i in work.vectors[m] for m in KINDS)]
+    if not keep:
+        raise CatalogError("no item of the catalog could be encoded; see the problems reported per item")
+    for i in range(len(catalog.items)):
+        if i not in keep:
+            work.problems.append(Problem(catalog.items[i].id, "item", "no modality could be encoded: item skipped"))
+    emb = {m: np.zeros((len(keep), encoders.for_modality(m).dim), np.float32) for m in MODALITIES}
+    for row, i in enumerate(keep):
+        if i in work.vectors["text"]:
+            emb["text"][row] = work.vectors["text"][i]
+        if i in work.vectors["image"]:
+            emb["image"][row] = work.vectors["image"][i]
+    frames = _frames(keep, work, emb["image"])
+    # audio: the cache holds raw features; the scaler is fit over this catalog and stored with it
+    audio_rows = [row for row, i in enumerate(keep) if i in work.vectors["audio"]]
+    raw_dim = encoders.audio.raw_dim
+    raw = np.stack([work.vectors["audio"][keep[row]] for row in audio_rows]) if audio_rows else np.zeros((0, raw_dim))
+    scaler = AudioScaler.fit(raw, raw_dim)
+    if audio_rows:
+        emb["audio"][audio_rows] = scaler.apply(raw)
+    emb["text"], emb["image"] = l2_normalize(emb["text"]), l2_normalize(emb["image"])
+    records = []
+    for i in keep:
+        it = catalog.items[i]
+        soundtrack = it.audio is None and i in work.keys["audio"]  # the audio player plays the video itself
+        records.append({
+            "id": it.id, "title": it.title, "description": it.description, "tags": list(it.tags),
+            "image": store_media(store_path, it.image, work.keys["image"][i]) if i in work.keys["image"] else None,
+            "audio": store_media(store_path, it.audio, work.keys["audio"][i]) if i in work.keys["audio"] and not soundtrack else None,
+            "video": store_media(store_path, it.video, work.keys["video"][i]) if i in work.keys["video"] else None,
+            "metadata": dict(it.metadata),
+        })
+    encoder_info = {"name": encoders.name, "spec": spec, **{m: encoders.for_modality(m).name for m in MODALITIES}}
+    report = [{"id": p.item_id, "modality": p.modality, "reason": p.reason} for p in work.problems]
+    return write_store(store_path, items=records, embeddings=emb, scaler=scaler, encoder=encoder_info,
+                       report=report, index_config=index_config, extra={"source": str(catalog.root)}, frames=frames)
+
+
+def _frames(keep: Sequence[int], work: _Work, image: np.ndarray) -> video.FrameTable:
+    """Each video's frame vectors with their times; the clip's pooled vector becomes (or joins) the item's image.
+
+    An item with a still image and a video gets the normalised sum of both, so either can find it
+    (the still is the catalog's own picture of the item, the frames are what plays).
+    """
+    rows, times, vecs = [], [], []
+    for row, i in enumerate(keep):
+        packed = work.vectors["video"].get(i)
+        if packed is None:
+            continue
+        t, v = video.unpack(packed, image.shape[1])
+        image[row] = video.pool(v) + (image[row] if i in work.vectors["image"] else 0.0)
+        rows.append(np.full(len(t), row, np.int32))
+        times.append(t)
+        vecs.append(v)
+    if not rows:
+        return video.FrameTable.empty(image.shape[1])
+    return video.FrameTable(np.concatenate(rows), np.concatenate(times), l2_normalize(np.concatenate(vecs)))

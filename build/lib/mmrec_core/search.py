@@ -1,0 +1,174 @@
+"""Retrieval: query vectors -> candidate rows with exact per-modality similarities -> fused top-K.
+
+A query is answered in two steps so that moving a weight is cheap:
+`Retriever.candidates` scans (or asks the ANN index) once per query and keeps the exact
+similarities (c, M); `rank` fuses them under any weights/strategy and takes the top K.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+from mmrec_core.errors import QueryError, StoreError
+from mmrec_core.fusion import MODALITIES, Weights, get_strategy, top_k
+from mmrec_core.index import AnnIndex, IndexConfig
+
+
+_POOL = ThreadPoolExecutor(max_workers=len(MODALITIES), thread_name_prefix="mmrec-ann")
+
+
+@dataclass(frozen=True)
+class QueryVectors:
+    """One float32 (d_m,) L2-normalised vector per modality the query has (None = absent).
+
+    Text and image share one space: a text or image query sets both `text` and `image`, to be
+    compared with the items' text and image vectors respectively. `audio` compares with audio.
+    """
+
+    text: np.ndarray | None = None
+    image: np.ndarray | None = None
+    audio: np.ndarray | None = None
+    exclude: frozenset[int] = frozenset()  # rows never returned (seed items, disliked items)
+
+    def get(self, modality: str) -> np.ndarray | None:
+        return getattr(self, modality)
+
+    @property
+    def is_empty(self) -> bool:
+        return all(self.get(m) is None for m in MODALITIES)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Exact similarities of candidate rows: rows (c,), sims (c, M) float32, avail (c, M) bool.
+
+    sims are zero wherever avail is False (the fusion hot path relies on it).
+    """
+
+    rows: np.ndarray
+    sims: np.ndarray
+    avail: np.ndarray
+    exclude: frozenset[int] = frozenset()
+    exhaustive: bool = True
+    query: QueryVectors | None = field(default=None, repr=False, compare=False)  # what they answer (to explain hits)
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Top-K by fused score: rows (k,), scores (k,), contributions (k, M) summing to scores."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    contributions: np.ndarray
+    strategy: str
+    weights: Weights
+    params: Mapping[str, float] = field(default_factory=dict)
+
+
+def rank(
+    cands: Candidates, weights: Weights, *, strategy: str = "weighted", k: int = 10, **params: float
+) -> Ranking:
+    """Fuse the candidates' similarities and keep the k best valid, not-excluded rows."""
+    fused = get_strategy(strategy)(cands.sims, cands.avail, weights.as_array(), **params)
+    valid = fused.valid
+    if cands.exclude:
+        valid = valid & ~np.isin(cands.rows, np.fromiter(cands.exclude, dtype=np.int64))
+    best = top_k(fused.scores, valid, k)
+    return Ranking(
+        rows=cands.rows[best],
+        scores=fused.scores[best].astype(np.float32),
+        contributions=fused.contributions_of(best).astype(np.float32),
+        strategy=strategy,
+        weights=weights,
+        params=dict(params),
+    )
+
+
+class Retriever:
+    """Holds the per-modality embeddings (n, d_m) and their ANN indexes; answers candidates()."""
+
+    def __init__(
+        self,
+        embeddings: Mapping[str, np.ndarray],
+        *,
+        config: IndexConfig = IndexConfig(),
+        ann: Mapping[str, AnnIndex] | None = None,
+    ) -> None:
+        sizes = {m: e.shape[0] for m, e in embeddings.items()}
+        if set(embeddings) != set(MODALITIES) or len(set(sizes.values())) != 1:
+            raise StoreError(f"need embeddings for {MODALITIES} with one row count each, got {sizes}")
+        self.embeddings = dict(embeddings)
+        self.n = next(iter(sizes.values()))
+        self.config = config
+        self.present = np.stack(
+            [np.einsum("ij,ij->i", e, e) > 0.25 if e.shape[1] else np.zeros(self.n, bool) for e in self.embeddings.values()],
+            axis=1,
+        )
+        self.kinds = {m: config.resolve(int(self.present[:, j].sum())) for j, m in enumerate(MODALITIES)}
+        self.ann: dict[str, AnnIndex] = dict(ann or {})
+        self._build_lock = threading.Lock()
+
+    def build_ann(self) -> dict[str, AnnIndex]:
+        """Build the ANN index of every modality whose kind is not flat (and has rows)."""
+        with self._build_lock:  # sessions searching at once build a missing index once, not once each
+            for j, m in enumerate(MODALITIES):
+                rows = np.flatnonzero(self.present[:, j])
+                if self.kinds[m] != "flat" and m not in self.ann and rows.size:
+                    self.ann[m] = AnnIndex.build(self.embeddings[m], rows, self.kinds[m], self.config)
+        return self.ann
+
+    @property
+    def exhaustive(self) -> bool:
+        return all(self.kinds[m] == "flat" for m in MODALITIES if self.present[:, MODALITIES.index(m)].any())
+
+    def candidates(self, query: QueryVectors, *, depth: int | None = None) -> Candidates:
+        """Exact similarities for every row (flat) or for the union of ANN candidates."""
+        if query.is_empty:
+            raise QueryError("the query is empty: give text, an image, an audio clip or items")
+        qs = {m: self._check(m, query.get(m)) for m in MODALITIES}
+        if self.exhaustive:
+            rows = np.arange(self.n, dtype=np.int64)
+        else:
+            rows = self._ann_rows(qs, depth or self.config.depth)
+        sims = np.zeros((rows.size, len(MODALITIES)), dtype=np.float32)
+        avail = np.zeros_like(sims, dtype=bool)
+        for j, m in enumerate(MODALITIES):
+            if qs[m] is None:
+                continue
+            emb = self.embeddings[m] if rows.size == self.n else self.embeddings[m][rows]
+            sims[:, j] = emb @ qs[m]
+            avail[:, j] = self.present[rows, j]
+        return Candidates(rows, sims, avail, query.exclude, exhaustive=self.exhaustive, query=query)
+
+    def _check(self, modality: str, vec: np.ndarray | None) -> np.ndarray | None:
+        if vec is None:
+            return None
+        d = self.embeddings[modality].shape[1]
+        vec = np.asarray(vec, dtype=np.float32).reshape(-1)
+        if vec.shape != (d,):
+            raise QueryError(f"{modality} query has dimension {vec.shape[0]}; this store's {modality} dimension is {d}")
+        return vec
+
+    def _ann_rows(self, qs: Mapping[str, np.ndarray | None], depth: int) -> np.ndarray:
+        found: list[np.ndarray] = []
+        searches = []
+        for j, m in enumerate(MODALITIES):
+            q = qs[m]
+            if q is None or not self.present[:, j].any():
+                continue
+            if self.kinds[m] == "flat":
+                found.append(np.flatnonzero(self.present[:, j]))
+                continue
+            if m not in self.ann:
+                self.build_ann()
+            searches.append((self.ann[m], q[None, :]))
+        # FAISS releases the GIL: the per-modality searches run side by side
+        found.extend(ids[0] for ids in _POOL.map(lambda s: s[0].search(s[1], depth), searches))
+        rows = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        return rows[rows >= 0]
+
