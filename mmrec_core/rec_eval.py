@@ -88,8 +88,11 @@ def novelty(lists: Sequence[Sequence[int]], counts: np.ndarray, n_users: int) ->
 
 
 def score_model(model: Any, split: Split, *, k: int = 10, weights: Weights | None = None,
-                mix: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Metrics of one fitted model on the split's test users (see module docstring); cold = test items unseen in training."""
+                mix: Mapping[str, float] | None = None, per_user: list[float] | None = None) -> dict[str, float]:
+    """Metrics of one fitted model on the split's test users (see module docstring); cold = test items unseen in training.
+
+    `per_user`, if given, receives each test user's NDCG@k in the split's user order (for paired comparisons).
+    """
     train = split.train
     counts = train.item_counts()
     sums = {"recall": 0.0, "ndcg": 0.0, "mrr": 0.0}
@@ -104,7 +107,9 @@ def score_model(model: Any, split: Split, *, k: int = 10, weights: Weights | Non
         ranked = top_k(s.scores, valid, max(int(valid.sum()), 1)).tolist()
         lists.append(ranked[:k])
         rel = set(held)
-        _add(sums, rel, ranked, k)
+        ndcg = _add(sums, rel, ranked, k)
+        if per_user is not None:
+            per_user.append(ndcg)
         cold_rel = {r for r in held if counts[r] == 0}
         if cold_rel:
             n_cold += 1
@@ -118,10 +123,27 @@ def score_model(model: Any, split: Split, *, k: int = 10, weights: Weights | Non
     return row
 
 
-def _add(sums: dict[str, float], rel: set[int], ranked: list[int], k: int) -> None:
+def _add(sums: dict[str, float], rel: set[int], ranked: list[int], k: int) -> float:
+    ndcg = ndcg_at_k(rel, ranked, k)
     sums["recall"] += recall_at_k(rel, ranked, k)
-    sums["ndcg"] += ndcg_at_k(rel, ranked, k)
+    sums["ndcg"] += ndcg
     sums["mrr"] += reciprocal_rank(rel, ranked)
+    return ndcg
+
+
+def validation_split(split: Split) -> Split:
+    """A validation split carved from the training data the same way the test split was (each user's last
+    training interaction for a temporal split): choose settings on it, never on split.test."""
+    return split_interactions(split.train, how=split.how, seed=split.seed)
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """Mean of a - b over the same users and its normal 95 % interval (low, high)."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    if d.size < 2:
+        raise EvaluationError("a paired interval needs at least two users")
+    half = 1.96 * d.std(ddof=1) / math.sqrt(d.size)
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
 
 
 def evaluate_models(store: Store, split: Split, models: Sequence[str], *, k: int = 10,

@@ -40,6 +40,10 @@ class HybridConfig:
     # temporal Recall@10 from 0.1145 to 0.1432, but it shrinks what content alone can reach: new items and
     # new users with uploads (the planted-preference tests fail from 0.01 on). Off by default.
     content_reg: float = 0.0
+    # Content gate c: an item's projected content is scaled by c / (c + n_i), n_i its training interactions, so
+    # well-seen items are carried by their learned factor and unseen ones (n_i = 0) keep all their content.
+    # 0 turns the gate off (content at full weight for every item).
+    content_gate: float = 0.0
     weights: Weights = Weights()
     seed: int = 0
     fold_in_reg: float = 1.0  # ridge λ of the fold-in
@@ -58,6 +62,7 @@ class Hybrid:
         self.store, self.config = store, config
         self.proj: dict[str, np.ndarray] | None = None  # modality -> float32 (d_m, dim)
         self.gamma = self.bias = None  # float32 (n, dim), (n,)
+        self.gate: np.ndarray | None = None  # float32 (n,): the content share of each item (1 for unseen items)
         self.users: np.ndarray | None = None  # float32 (n_train_users, dim), learned
         self.train: Interactions | None = None  # the users' training histories, the fold-in's baseline
         self.target = 0.0  # τ: the mean training score of a positive pair
@@ -78,9 +83,13 @@ class Hybrid:
         if seen.size < 2:
             raise ModelError(f"hybrid needs interactions on at least 2 items, got {seen.size}")
         feats = {m: np.array(self.store.embeddings[m][seen], dtype=np.float32) for m in self._modalities()}
+        local = np.searchsorted(seen, train.rows)
+        gate_seen = content_gate(np.bincount(local, minlength=seen.size), self.config.content_gate)
         proj, gamma, bias, users = _train_bpr(self.config, feats, self._item_weights(self.config.weights, seen),
-                                              train.users, np.searchsorted(seen, train.rows), train.n_users, progress)
+                                              train.users, local, train.n_users, progress, gate_seen)
         n = len(self.store.items)
+        self.gate = np.ones(n, np.float32)
+        self.gate[seen] = gate_seen
         self.proj = proj
         self.gamma = np.zeros((n, self.config.dim), np.float32)
         self.gamma[seen] = gamma
@@ -100,7 +109,7 @@ class Hybrid:
         with self._lock:
             if key not in self._reps:
                 reps = self.gamma.copy()
-                wi = self._item_weights(w)
+                wi = self._item_weights(w) * self.gate[:, None]
                 for j, m in enumerate(MODALITIES):
                     if m in self.proj:
                         reps += wi[:, j : j + 1] * (np.asarray(self.store.embeddings[m]) @ self.proj[m])
@@ -164,7 +173,7 @@ class Hybrid:
 
         def contributions_of(rows: np.ndarray) -> np.ndarray:
             rows = np.asarray(rows, dtype=np.int64)
-            wi = self._item_weights(w, rows)
+            wi = self._item_weights(w, rows) * self.gate[rows, None]
             out = np.zeros((rows.size, len(PARTS)), np.float32)
             for j, m in enumerate(MODALITIES):
                 if m in self.proj:
@@ -177,7 +186,7 @@ class Hybrid:
     def arrays(self) -> dict[str, np.ndarray]:
         if self.proj is None:
             raise ModelError("model 'hybrid' is not trained: nothing to save")
-        return {"gamma": self.gamma, "bias": self.bias, "users": self.users, "target": np.array([self.target]),
+        return {"gamma": self.gamma, "bias": self.bias, "gate": self.gate, "users": self.users, "target": np.array([self.target]),
                 **{f"proj_{m}": p for m, p in self.proj.items()}}
 
     def load_arrays(self, arrays: Mapping[str, np.ndarray], old_to_new: np.ndarray, train: Interactions) -> None:
@@ -191,6 +200,8 @@ class Hybrid:
         self.proj = proj
         self.gamma = remap_items(np.asarray(arrays["gamma"], np.float32), old_to_new, n)
         self.bias = remap_items(bias, old_to_new, n, fill=float(np.median(bias)) if bias.size else 0.0)
+        gate = np.asarray(arrays["gate"], np.float32) if "gate" in arrays else np.ones(bias.shape, np.float32)  # saved before gates
+        self.gate = remap_items(gate, old_to_new, n, fill=1.0)
         self.users = np.asarray(arrays["users"], np.float32)
         self.target = float(arrays["target"][0])
         if self.users.shape[0] != train.n_users:
@@ -199,8 +210,14 @@ class Hybrid:
         self._reps.clear()
 
 
+def content_gate(counts: np.ndarray, c: float) -> np.ndarray:
+    """float32 (n,): c / (c + count) per item, or ones when the gate is off (c <= 0)."""
+    counts = np.asarray(counts, np.float32)
+    return np.ones_like(counts) if c <= 0 else (c / (c + counts)).astype(np.float32)
+
+
 def _train_bpr(cfg: HybridConfig, feats: Mapping[str, np.ndarray], w_items: np.ndarray, users: np.ndarray,
-               items: np.ndarray, n_users: int, progress: Progress):
+               items: np.ndarray, n_users: int, progress: Progress, gate: np.ndarray):
     """Seeded BPR with Adam over (user, item) pairs; items are local indices into feats' rows.
 
     Returns numpy float32: projections {m: (d_m, dim)}, γ (n_seen, dim), b (n_seen,), user vectors (n_users, dim).
@@ -211,7 +228,7 @@ def _train_bpr(cfg: HybridConfig, feats: Mapping[str, np.ndarray], w_items: np.n
     rng = np.random.default_rng(cfg.seed)
     n_items, k = w_items.shape[0], cfg.dim
     x = {m: torch.from_numpy(f) for m, f in feats.items()}
-    w = torch.from_numpy(w_items)
+    w = torch.from_numpy(w_items * gate[:, None])  # the gate scales every modality's share of an item's content
     proj = {m: torch.nn.Parameter(torch.randn(f.shape[1], k) * 0.01) for m, f in x.items()}
     gamma = torch.nn.Parameter(torch.randn(n_items, k) * 0.01)
     bias = torch.nn.Parameter(torch.zeros(n_items))
