@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from mmrec_core.fusion import Weights
 from mmrec_core.interactions import InteractionsError, LoadReport, load_interactions
 from mmrec_core.recommend import MODELS_DIR, RecEngine, TrainedModel
 from mmrec_core.recommenders import ModelError, list_models
@@ -94,6 +95,12 @@ def fit_order(models: Sequence[str]) -> list[str]:
     """The models `train` fits, in order: those picked (a blend by way of its parts), each once."""
     parts = blend_parts(models) if "blend" in models else []
     return list(dict.fromkeys([m for m in models if m != "blend"] + parts))
+
+
+def learned_weights(engine: RecEngine, model: str) -> Weights | None:
+    """The modality weights a trained model learned (the hybrid does), else None."""
+    trained = engine.trained.get(model)
+    return getattr(trained.model, "learned", None) if trained is not None else None
 
 
 def hybrid_configs(*, epochs: int, seed: int) -> dict[str, Any]:

@@ -109,8 +109,13 @@ def recommend_tab(rec: RecEngine | None) -> None:
         uid = recs.widget(right.selectbox, f"User ({len(users):,})", "user", users)
     mix = recs.mix_sliders(rec) if model == "blend" else None
     history, exclude = recs.history(rec, model, who, uid)
+    learned = rec_store.learned_weights(rec, model)
+    use_learned = learned is not None and st.toggle(
+        "Use the modality weights the model learned: " + ", ".join(f"{m} {w:.2f}" for m, w in learned.as_dict().items() if w),
+        value=True, key="rec_learned_weights", help="Off: the sidebar's modality weights (no retraining)")
     try:
-        hits = rec.recommend(history, model=model, k=ss.view.k, weights=ss.view.weights, mix=mix, exclude=exclude)
+        hits = rec.recommend(history, model=model, k=ss.view.k, weights=None if use_learned else ss.view.weights,
+                             mix=mix, exclude=exclude)
     except MMRecError as exc:
         st.error(str(exc))
         hits = []
@@ -121,7 +126,9 @@ def recommend_tab(rec: RecEngine | None) -> None:
         latest = ", ".join(f"“{md_escape(titles[store.ids[r]])}”" for r in history.rows[-3:][::-1])
         st.caption(f"From {len(history.rows)} liked item(s), newest {latest}"
                    + (f" and {len(history.uploads)} upload(s)" if history.uploads else "")
-                   + ". Items already liked are not shown; K and modality weights come from the sidebar.")
+                   + ". Items already liked are not shown; K "
+                   + ("comes from the sidebar, the modality weights from training." if use_learned
+                      else "and modality weights come from the sidebar."))
     rater = cards.PROFILE if uid is None else recs.user_rater(uid)
     cards.results(store, hits, key=f"rec-{model}", rater=rater, why=rec_store.score_explanation(model),
                   more_like_this_button=False)

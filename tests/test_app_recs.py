@@ -163,6 +163,19 @@ def test_train_recommend_like_and_blend_weights(rec_home):
     mix = {"popularity": 0.0, "itemknn": 0.3, "hybrid": 0.4}
     assert shown_titles(at) == titles_of(store, engine.recommend(liked, model="blend", k=5, weights=weights, mix=mix))
 
+    # the hybrid recommends with the modality weights it learned, unless the sidebar's are asked for
+    at.selectbox(key="w_rec_model").set_value("hybrid").run()
+    ok(at)
+    learned = engine.trained["hybrid"].model.learned
+    assert learned is not None and abs(sum(learned.as_dict().values()) - 1) < 1e-3
+    toggle = at.toggle(key="rec_learned_weights")
+    assert toggle.value and "learned" in toggle.label
+    assert shown_titles(at) == titles_of(store, engine.recommend(liked, model="hybrid", k=5, weights=None))
+    toggle.set_value(False).run()
+    ok(at)
+    assert shown_titles(at) == titles_of(store, engine.recommend(liked, model="hybrid", k=5, weights=weights))
+    at.selectbox(key="w_rec_model").set_value("blend").run()
+
     # a user of the interactions, then a like acting as that user
     at.radio(key="w_rec_who").set_value("user").run()
     at.selectbox(key="w_rec_user").set_value("5").run()
