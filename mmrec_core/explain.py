@@ -77,7 +77,7 @@ def explain_text(encode: Callable[[list[str]], np.ndarray], text: str, other: np
 
 
 def explain_image(encode: Callable[[list[Any]], np.ndarray], image: Any, query: np.ndarray, *,
-                  grid: int = 5) -> ImageMap:
+                  grid: int = 4) -> ImageMap:
     """Occlusion map of a PIL image against the image-space query (d,): grid x grid cells, one encoder call."""
     from PIL import ImageDraw
 

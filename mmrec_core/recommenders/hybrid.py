@@ -261,7 +261,9 @@ def _train_bpr(cfg: HybridConfig, feats: Mapping[str, np.ndarray], present: np.n
     rng = np.random.default_rng(cfg.seed)
     n_items, k = present.shape[0], cfg.dim
     x = {m: torch.from_numpy(f) for m, f in feats.items()}
-    mask = torch.from_numpy(present & np.array([m in feats for m in MODALITIES])[None, :])
+    # a modality takes part if the item has it, the store has features for it and its configured weight is > 0
+    # (weights 0 everywhere: no content at all, the model is BPR-MF); learning moves weight among those taking part
+    mask = torch.from_numpy(present & np.array([m in feats and w > 0 for m, w in zip(MODALITIES, cfg.weights.as_array())])[None, :])
     start = np.log(np.clip(cfg.weights.as_array(), 1e-3, None))
     theta = torch.nn.Parameter(torch.from_numpy(start.astype(np.float32)), requires_grad=cfg.learn_weights)
     g = torch.from_numpy(gate)[:, None]  # the gate scales every modality's share of an item's content
