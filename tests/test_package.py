@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,7 +23,12 @@ def test_the_console_script_runs_from_another_folder(tmp_path):
 
 
 def test_a_built_wheel_holds_the_library_and_its_data_and_imports_outside_the_checkout(tmp_path):
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+    src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info/ beside the sources it builds
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(ROOT / name, src / name)
+    shutil.copytree(ROOT / "mmrec_core", src / "mmrec_core", ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("mmrec-*.whl"))

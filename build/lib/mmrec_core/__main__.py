@@ -1,5 +1,0 @@
-"""`python -m mmrec_core` runs the command line."""
-
-from mmrec_core.cli import main
-
-raise SystemExit(main())
