@@ -54,7 +54,15 @@ with tab_cmp:
 
 
 def read_csv_inputs(tab: str) -> tuple[list, dict, str] | None:
-    """Queries and qrels: uploaded, else queries.csv/qrels.csv next to the store's catalog."""
+    """Queries and qrels: uploaded, else queries.csv/qrels.csv next to the store's catalog; None (shown why) if neither."""
+    try:
+        return _csv_inputs(tab)
+    except MMRecError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _csv_inputs(tab: str) -> tuple[list, dict, str] | None:
     up_q = st.file_uploader("queries.csv (query_id,text,image,audio,video)", type=["csv"], key=f"{tab}_q")
     up_r = st.file_uploader("qrels.csv (query_id,item_id,relevance)", type=["csv"], key=f"{tab}_r")
     if up_q is not None and up_r is not None:
@@ -83,11 +91,7 @@ def eval_candidates(queries: list, files: str) -> tuple:
 with tab_sweep:
     st.caption(f"Recall and NDCG of the {view.strategy} strategy against alpha (text weight 1 − alpha, image weight "
                f"alpha, audio {view.weights.audio:.2f}), K = {view.k}. Queries are encoded once, then only re-ranked.")
-    try:
-        inputs = read_csv_inputs("sweep")
-    except MMRecError as exc:
-        st.error(str(exc))
-        inputs = None
+    inputs = read_csv_inputs("sweep")
     if inputs is not None:
         queries, qrels, files = inputs
         key = (str(store.path), store.version, files, view.strategy, view.k, round(view.weights.audio, 2))
@@ -117,11 +121,7 @@ with tab_fit:
     st.caption("Find the weights that maximise a metric on judged queries, cross-validated over query folds: each "
                "query is scored with weights fitted on the other folds (held out). Queries are encoded once; every "
                "setting only re-ranks. Attention keeps its default temperature here (the CLI `tune` fits it too).")
-    try:
-        inputs = read_csv_inputs("fit")
-    except MMRecError as exc:
-        st.error(str(exc))
-        inputs = None
+    inputs = read_csv_inputs("fit")
     if inputs is not None:
         queries, qrels, files = inputs
         left, right = st.columns(2)
