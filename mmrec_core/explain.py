@@ -13,7 +13,7 @@ Pure functions of (encoder, input, query vector); the app caches them per (query
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -46,6 +46,7 @@ class ImageMap:
 
     heat: np.ndarray
     base: float
+    picture: Any = field(default=None, repr=False, compare=False)  # the RGB PIL image the map is of (for `overlay`)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def explain_image(encode: Callable[[list[Any]], np.ndarray], image: Any, query: 
                                         fill=fill)
             variants.append(v)
     sims = encode(variants) @ np.asarray(query, np.float32)
-    return ImageMap((sims[0] - sims[1:]).reshape(grid, grid).astype(np.float32), float(sims[0]))
+    return ImageMap((sims[0] - sims[1:]).reshape(grid, grid).astype(np.float32), float(sims[0]), img)
 
 
 def overlay(image: Any, heat: np.ndarray, *, size: int = 256, full: float = 0.0) -> Any:
@@ -156,7 +157,7 @@ def explain_item(engine: "Engine", query_text: str, query: "QueryVectors", row: 
         out["query_words"] = explain_text(enc.text.encode, query_text, text_vec)
         item_text = ". ".join(p for p in ((item.get("title") or "").strip(), (item.get("description") or "").strip()) if p)
         out["item_words"] = explain_text(enc.text.encode, item_text, query.text)
-    probe = query.image if query.image is not None else query.text
+    probe = query.image_space
     still, clip = store.media_path(item.get("image")), store.media_path(item.get("video"))
     if probe is not None and (still is not None or clip is not None):
         say("image regions")

@@ -237,10 +237,9 @@ def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, 
             work.problems.append(Problem(catalog.items[i].id, "item", "no modality could be encoded: item skipped"))
     emb = {m: np.zeros((len(keep), encoders.for_modality(m).dim), np.float32) for m in MODALITIES}
     for row, i in enumerate(keep):
-        if i in work.vectors["text"]:
-            emb["text"][row] = work.vectors["text"][i]
-        if i in work.vectors["image"]:
-            emb["image"][row] = work.vectors["image"][i]
+        for m in ("text", "image"):
+            if i in work.vectors[m]:
+                emb[m][row] = work.vectors[m][i]
     frames = _frames(keep, work, emb["image"])
     # audio: the cache holds raw features; the scaler is fit over this catalog and stored with it
     audio_rows = [row for row, i in enumerate(keep) if i in work.vectors["audio"]]

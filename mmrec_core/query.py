@@ -128,7 +128,7 @@ class Engine:
             clip = vid.load_video(src)
         except MediaError as exc:
             raise QueryError(f"query video: {exc}") from None
-        _, vecs = vid.unpack(vid.encode_clips(self.encoders.image.encode, [clip])[0], self.encoders.image.dim)
+        vecs = self.encoders.image.encode(list(clip.frames))
         try:
             wave = vid.load_soundtrack(src, sr=self.encoders.audio.sample_rate)
         except MediaError:  # a silent clip queries with its frames alone
@@ -149,7 +149,7 @@ class Engine:
     def hits(self, ranking: Ranking, *, query: QueryVectors | None = None) -> list[Hit]:
         """Rows -> ids; with the query's vectors, each video result names its best-matching frame."""
         items, frames = self.store.items, self.store.frames
-        probe = None if query is None else query.image if query.image is not None else query.text
+        probe = None if query is None else query.image_space
         out = []
         for r, s, c in zip(ranking.rows, ranking.scores, ranking.contributions):
             best = frames.best(int(r), probe) if probe is not None and len(frames) else None

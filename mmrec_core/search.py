@@ -39,6 +39,11 @@ class QueryVectors:
         return getattr(self, modality)
 
     @property
+    def image_space(self) -> np.ndarray | None:
+        """The vector to compare with pictures and video frames: the image one, else the text one (one space)."""
+        return self.image if self.image is not None else self.text
+
+    @property
     def is_empty(self) -> bool:
         return all(self.get(m) is None for m in MODALITIES)
 

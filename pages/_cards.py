@@ -12,7 +12,7 @@ from mmrec_core import profile as prof
 from mmrec_core import session
 from mmrec_core.errors import MMRecError
 from mmrec_core.fusion import MODALITIES
-from mmrec_core.explain import Explanation, WordWeights, explain_item
+from mmrec_core.explain import ImageMap, WordWeights, explain_item
 from mmrec_core.query import Engine, FrameMatch, Hit
 from mmrec_core.search import QueryVectors
 from mmrec_core.store import Store
@@ -206,7 +206,7 @@ def why_panel(eng: Engine, query_text: str, query: QueryVectors, *, hits: Sequen
             if ex.image is None:
                 st.caption("No image (or no image-space query) to explain.")
             else:
-                st.image(overlay_png(ex, store, hit), width="stretch")
+                st.image(overlay_png(ex.image), width="stretch")
                 st.caption(f"Red: the part of the {ex.image_source} that matched; hiding it lowers the image "
                            f"similarity ({ex.image.base:.2f}) the most.")
         with sound:
@@ -234,20 +234,14 @@ def highlight(words: WordWeights) -> str:
     return " ".join(out)
 
 
-def overlay_png(ex: Explanation, store: Store, hit: Hit) -> bytes:
+def overlay_png(image: ImageMap) -> bytes:
+    """The explained picture (the one the map was computed on) with its map over it, as PNG."""
     import io
 
     from mmrec_core.explain import overlay
-    from mmrec_core.media import load_image
-    from mmrec_core.video import frame_at
 
-    still = store.media_path(hit.item.get("image"))
-    if ex.image_source == "image" and still is not None:
-        picture = load_image(still)
-    else:
-        picture = frame_at(store.media_path(hit.item.get("video")), hit.frame.time if hit.frame else 0.0)
     buf = io.BytesIO()
-    overlay(picture, ex.image.heat, full=0.15 * abs(ex.image.base)).save(buf, format="PNG")  # red: hiding it costs 15 %
+    overlay(image.picture, image.heat, full=0.15 * abs(image.base)).save(buf, format="PNG")  # red: hiding it costs 15 %
     return buf.getvalue()
 
 
