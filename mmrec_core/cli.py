@@ -1,4 +1,4 @@
-"""Command line: ingest, search, evaluate, tune, strategies. Models load once per process."""
+"""Command line: ingest, add, remove, search, evaluate, tune, strategies. Models load once per process."""
 
 from __future__ import annotations
 
@@ -57,6 +57,50 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"{len(report.problems)} problem(s):")
         for p in report.problems:
             print(f"  {p.item_id}\t{p.modality}\t{p.reason}")
+    return 0
+
+
+def _print_change(summary: dict, change: dict) -> None:
+    what = ", ".join(f"{change[k]} {k}" for k in ("added", "replaced", "removed") if change.get(k)) or "nothing changed"
+    print(f"store {summary['store']} {summary['version']}: {what}; {summary['items']} items now"
+          + (" (compacted: removed rows dropped, indexes rebuilt)" if change.get("compacted") else ""))
+    for m, note in change.get("index", {}).items():
+        print(f"  index {m}: {note}")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from mmrec_core.ingest import add
+
+    report = add(args.src, args.store, progress=_progress_printer())
+    summary = report.summary()
+    summary["problem_list"] = [p.__dict__ for p in report.problems]
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    _print_change(summary, summary["change"])
+    print(f"encoded {sum(summary['encoded'].values())}, from cache {sum(summary['cached'].values())}, "
+          f"{summary['seconds']} s")
+    for p in report.problems:
+        print(f"  {p.item_id}\t{p.modality}\t{p.reason}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from mmrec_core.errors import StoreError
+    from mmrec_core.store import remove_items
+
+    ids = [i for i in (args.ids or "").split(",") if i.strip()]
+    if args.ids_file:
+        try:
+            ids += [line.strip() for line in Path(args.ids_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"cannot read --ids-file {args.ids_file}: {exc}") from None
+    store, change = remove_items(args.store, ids)
+    summary = {"store": str(store.path), "version": store.version, "items": store.n_items, "change": change.to_json()}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_change(summary, summary["change"])
     return 0
 
 
@@ -181,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"{DEFAULT_ENCODER} (offline default), bridge, or openclip:ARCH/TAG_OR_FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("add", help="add a catalog's items to a store in place (an id it holds is replaced)")
+    p.add_argument("src", help="catalog folder, catalog.csv or .zip")
+    p.add_argument("--store", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_add)
+    p = sub.add_parser("remove", help="remove items from a store in place")
+    p.add_argument("--store", required=True)
+    p.add_argument("--ids", help="comma-separated item ids")
+    p.add_argument("--ids-file", help="a file with one item id per line")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_remove)
     p = sub.add_parser("search", help="top-K items for a query")
     _fusion_args(p)
     p.add_argument("--text")
@@ -218,6 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "search" and not (args.text or args.image or args.audio or args.video or args.item or args.queries):
         print("error: give --text, --image, --audio, --video, --item or --queries", file=sys.stderr)
+        return 2
+    if args.command == "remove" and not (args.ids or args.ids_file):
+        print("error: give --ids ID[,ID...] or --ids-file FILE", file=sys.stderr)
         return 2
     try:
         return args.func(args)

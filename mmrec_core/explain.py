@@ -150,7 +150,7 @@ def explain_item(engine: "Engine", query_text: str, query: "QueryVectors", row: 
     start, say = time.perf_counter(), progress or (lambda stage: None)
     store, enc = engine.store, engine.encoders
     item = store.items[row]
-    text_vec = np.asarray(store.embeddings["text"][row], np.float32)
+    text_vec = store.vectors("text", [row])[0]
     out: dict[str, Any] = {}
     if query_text.strip() and query.text is not None and text_vec.any():
         say("words")

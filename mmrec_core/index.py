@@ -1,24 +1,28 @@
-"""Per-modality vector indexes: an exact scan for small catalogs, FAISS IVF or HNSW above a threshold.
+"""Per-modality vector indexes: an exact scan for small catalogs, FAISS IVF-PQ (compressed) above a threshold.
 
 The index never sees weights: it proposes candidate rows per modality; fusion and exact
-rescoring happen on those rows, so a weight change never rebuilds anything.
+rescoring (from the store's vectors) happen on those rows, so a weight change never rebuilds anything.
+`ivfpq` holds 4-bit product-quantised codes (1/32 of float32) and is only a
+candidate generator; `ivf` (IVF-Flat, a full float32 copy) and `hnsw` stay readable for older stores.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from mmrec_core.errors import MMRecError, UnknownNameError
 
-INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
+INDEX_KINDS = ("auto", "flat", "ivfpq", "ivf", "hnsw")
+BUILD_CHUNK = 65_536  # rows converted to float32 at a time while an index is filled
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How to index: `auto` is exact (flat) up to `flat_max` rows, IVF above."""
+    """How to index: `auto` is exact (flat) up to `flat_max` rows, IVF-PQ above."""
 
     kind: str = "auto"
     flat_max: int = 20_000
@@ -36,12 +40,27 @@ class IndexConfig:
         """The concrete kind for a modality with n_rows vectors."""
         if self.kind != "auto":
             return self.kind
-        return "flat" if n_rows <= self.flat_max else "ivf"
+        return "flat" if n_rows <= self.flat_max else "ivfpq"
 
 
 def ivf_lists(n_rows: int) -> int:
     """IVF list count: a power of two near 4 sqrt(n), at least 16, at most 4096."""
     return int(min(4096, max(16, 2 ** round(np.log2(4 * max(n_rows, 1) ** 0.5)))))
+
+
+def pq_subquantizers(d: int) -> int:
+    """Sub-quantizers of 4 bits for d dimensions: one per 4 dimensions (d/8 bytes a vector), even, at least 2."""
+    m = max(2, d // 4)
+    while d % m or m % 2:
+        m -= 1
+    return max(m, 1)
+
+
+def chunks(emb: np.ndarray, rows: np.ndarray, size: int = BUILD_CHUNK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(float32 vectors, int64 row ids) in blocks of `size` rows: never a float32 copy of the whole matrix."""
+    for start in range(0, len(rows), size):
+        part = rows[start:start + size]
+        yield np.ascontiguousarray(emb[part], dtype=np.float32), part.astype(np.int64)
 
 
 class AnnIndex:
@@ -55,33 +74,66 @@ class AnnIndex:
     def set_params(self, config: IndexConfig) -> None:
         import faiss
 
-        if self.kind == "ivf":
+        if self.kind in ("ivf", "ivfpq"):
             faiss.extract_index_ivf(self.faiss_index).nprobe = config.nprobe
         elif self.kind == "hnsw":
             faiss.downcast_index(self.faiss_index.index).hnsw.efSearch = config.ef_search
 
     @classmethod
     def build(cls, emb: np.ndarray, rows: np.ndarray, kind: str, config: IndexConfig, *, seed: int = 0) -> "AnnIndex":
-        """Build over emb[rows]; emb is float32 (n, d) L2-normalised."""
+        """Build over emb[rows] (float32 or float16 (n, d), rows L2-normalised), trained on a sample."""
         import faiss
 
         d = emb.shape[1]
-        data = np.ascontiguousarray(emb[rows], dtype=np.float32)
-        ids = rows.astype(np.int64)
-        if kind == "ivf":
+        if kind in ("ivf", "ivfpq"):
             nlist = ivf_lists(len(rows))
-            quantizer = faiss.IndexFlatIP(d)
-            index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            spec = f"IVF{nlist},Flat" if kind == "ivf" else f"IVF{nlist},PQ{pq_subquantizers(d)}x4fs"
+            index = faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
             rng = np.random.default_rng(seed)
-            sample = data[rng.choice(len(data), size=min(len(data), nlist * 64), replace=False)]
-            index.train(sample)
-            index.add_with_ids(data, ids)
+            sample = np.sort(rng.choice(len(rows), size=min(len(rows), nlist * 48), replace=False))
+            index.train(np.ascontiguousarray(emb[rows[sample]], dtype=np.float32))
         elif kind == "hnsw":
             index = faiss.IndexIDMap(faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT))
-            index.add_with_ids(data, ids)
         else:
-            raise UnknownNameError(f"not an ANN index kind: {kind!r}. Available: ivf, hnsw")
-        return cls(index, kind, config)
+            raise UnknownNameError(f"not an ANN index kind: {kind!r}. Available: ivfpq, ivf, hnsw")
+        ann = cls(index, kind, config)
+        ann.add(emb, rows)
+        return ann
+
+    def add(self, emb: np.ndarray, rows: np.ndarray) -> None:
+        """Add emb[rows] under their row ids; a trained IVF index is not retrained."""
+        for data, ids in chunks(emb, rows):
+            self.faiss_index.add_with_ids(data, ids)
+
+    def remove(self, rows: np.ndarray) -> int:
+        """Drop these row ids; returns how many were there."""
+        import faiss
+
+        if not len(rows):
+            return 0
+        return int(self.faiss_index.remove_ids(faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64))))
+
+    @property
+    def size(self) -> int:
+        return int(self.faiss_index.ntotal)
+
+    def coarse_error(self, vectors: np.ndarray) -> float:
+        """Mean squared distance of float32 rows (n, d) to their nearest IVF centroid (0.0 for other kinds).
+
+        Recorded at training and compared on each add: new vectors far from every centroid mean the
+        index has drifted from the data and is retrained.
+        """
+        import faiss
+
+        if self.kind not in ("ivf", "ivfpq") or not len(vectors):
+            return 0.0
+        ivf = faiss.extract_index_ivf(self.faiss_index)
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        sims, lists = ivf.quantizer.search(x, 1)
+        centroids = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+        norms = np.einsum("ij,ij->i", centroids, centroids)[lists[:, 0]]
+        sq = np.einsum("ij,ij->i", x, x)
+        return float(np.mean(np.maximum(0.0, sq - 2.0 * sims[:, 0] + norms)))  # |x - c|^2 to the list it joins
 
     def search(self, queries: np.ndarray, depth: int) -> np.ndarray:
         """Candidate rows (q, depth) int64 for float32 queries (q, d); -1 pads short lists."""

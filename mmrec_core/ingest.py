@@ -23,7 +23,7 @@ from mmrec_core.errors import CatalogError, MediaError
 from mmrec_core.fusion import MODALITIES
 from mmrec_core.index import IndexConfig
 from mmrec_core.media import load_audio, load_image
-from mmrec_core.store import Store, store_media, write_store
+from mmrec_core.store import Change, Rows, Store, add_items, open_store, store_media, write_store
 from mmrec_core.vectors import l2_normalize
 
 Progress = Callable[[str, int, int], None]
@@ -46,12 +46,13 @@ class IngestReport:
     cached: dict[str, int]  # taken from the cache, per modality
     seconds: float
     warning: str | None = None
+    change: Change | None = None  # what `add` did to the store (None for a new store)
 
     def summary(self) -> dict[str, Any]:
         return {
             "store": str(self.store.path),
             "version": self.store.version,
-            "items": len(self.store.items),
+            "items": self.store.n_items,
             "counts": self.store.counts(),
             "encoder": self.store.encoder,
             "encoded": self.encoded,
@@ -59,6 +60,7 @@ class IngestReport:
             "problems": len(self.problems),
             "seconds": round(self.seconds, 2),
             **({"warning": self.warning} if self.warning else {}),
+            **({"change": self.change.to_json()} if self.change else {}),
         }
 
 
@@ -98,7 +100,7 @@ def catalog_of_store(store: Store) -> Catalog:
              tags=tuple(it.get("tags") or ()), image=store.media_path(it.get("image")),
              audio=store.media_path(it.get("audio")), metadata=dict(it.get("metadata") or {}),
              video=store.media_path(it.get("video")))
-        for it in store.items)
+        for it in (store.items[r] for r in store.live_rows))
     return Catalog(root=root, items=items, problems=())
 
 
@@ -113,6 +115,41 @@ def ingest(
     index_config: IndexConfig = IndexConfig(),
 ) -> IngestReport:
     """Read `src` (folder, catalog.csv, .zip or a Catalog), embed every modality, write a new store version."""
+    def write(catalog: Catalog, encoders: EncoderSet, spec: str, work: _Work) -> tuple[Store, None]:
+        rows, scaler = _assemble(catalog, Path(store_path), encoders, work, None)
+        return write_store(store_path, items=rows.items, embeddings=rows.embeddings, scaler=scaler,
+                           encoder=_encoder_info(encoders, spec), report=_report(work), index_config=index_config,
+                           extra={"source": str(catalog.root)}, frames=rows.frames), None
+
+    return _run(src, store_path, encoder, cache, progress, batch_size, write)
+
+
+def add(
+    src: str | Path | Catalog,
+    store_path: str | Path,
+    *,
+    cache: EmbeddingCache | None = None,
+    progress: Progress = _no_progress,
+    batch_size: int = 32,
+) -> IngestReport:
+    """Embed the items of `src` with the store's own encoder and add them to the live store in place.
+
+    An id the store holds already is replaced. The store's audio scaler is kept (the stored vectors
+    stay comparable). A catalog none of whose items can be encoded raises CatalogError, store untouched.
+    """
+    live = open_store(store_path)
+    spec = str(live.manifest["encoder"].get("spec") or live.encoder)
+
+    def write(catalog: Catalog, encoders: EncoderSet, spec: str, work: _Work) -> tuple[Store, Change]:
+        rows, _ = _assemble(catalog, Path(store_path), encoders, work, live.scaler)
+        return add_items(store_path, rows, encoder=_encoder_info(encoders, spec), report=_report(work))
+
+    return _run(src, store_path, spec, cache, progress, batch_size, write)
+
+
+def _run(src: str | Path | Catalog, store_path: str | Path, encoder: str, cache: EmbeddingCache | None,
+         progress: Progress, batch_size: int,
+         write: Callable[[Catalog, EncoderSet, str, _Work], tuple[Store, Change | None]]) -> IngestReport:
     start = time.perf_counter()
     store_path = Path(store_path)
     store_path.mkdir(parents=True, exist_ok=True)
@@ -132,12 +169,12 @@ def ingest(
         _embed_media(catalog.items, "audio", encoders, cache, work, progress, batch_size)
         _embed_media(catalog.items, "video", encoders, cache, work, progress, batch_size)
         progress("store", 0, 1)
-        spec = encoder if warning is None else encoders.name
-        store = _write(catalog, store_path, encoders, spec, work, index_config)
+        store, change = write(catalog, encoders, encoder if warning is None else encoders.name, work)
         progress("store", 1, 1)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return IngestReport(store, tuple(work.problems), work.encoded, work.cached, time.perf_counter() - start, warning)
+    return IngestReport(store, tuple(work.problems), work.encoded, work.cached, time.perf_counter() - start, warning,
+                        change)
 
 
 def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCache, work: _Work,
@@ -227,8 +264,20 @@ def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Cal
             progress(modality, done, total)
 
 
-def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, work: _Work,
-           index_config: IndexConfig) -> Store:
+def _encoder_info(encoders: EncoderSet, spec: str) -> dict[str, str]:
+    return {"name": encoders.name, "spec": spec, **{m: encoders.for_modality(m).name for m in MODALITIES}}
+
+
+def _report(work: _Work) -> list[dict[str, str]]:
+    return [{"id": p.item_id, "modality": p.modality, "reason": p.reason} for p in work.problems]
+
+
+def _assemble(catalog: Catalog, store_path: Path, encoders: EncoderSet, work: _Work,
+              scaler: AudioScaler | None) -> tuple[Rows, AudioScaler]:
+    """The encoded items as store rows (items that no modality could encode are reported and skipped).
+
+    scaler None: fit the audio scaler over this catalog; else apply the given one (adding to a store).
+    """
     keep = [i for i in range(len(catalog.items)) if any(i in work.vectors[m] for m in KINDS)]
     if not keep:
         raise CatalogError("no item of the catalog could be encoded; see the problems reported per item")
@@ -241,11 +290,11 @@ def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, 
             if i in work.vectors[m]:
                 emb[m][row] = work.vectors[m][i]
     frames = _frames(keep, work, emb["image"])
-    # audio: the cache holds raw features; the scaler is fit over this catalog and stored with it
+    # audio: the cache holds raw features; the scaler is fit over the catalog and stored with the store
     audio_rows = [row for row, i in enumerate(keep) if i in work.vectors["audio"]]
     raw_dim = encoders.audio.raw_dim
     raw = np.stack([work.vectors["audio"][keep[row]] for row in audio_rows]) if audio_rows else np.zeros((0, raw_dim))
-    scaler = AudioScaler.fit(raw, raw_dim)
+    scaler = AudioScaler.fit(raw, raw_dim) if scaler is None else scaler
     if audio_rows:
         emb["audio"][audio_rows] = scaler.apply(raw)
     emb["text"], emb["image"] = l2_normalize(emb["text"]), l2_normalize(emb["image"])
@@ -260,10 +309,7 @@ def _write(catalog: Catalog, store_path: Path, encoders: EncoderSet, spec: str, 
             "video": store_media(store_path, it.video, work.keys["video"][i]) if i in work.keys["video"] else None,
             "metadata": dict(it.metadata),
         })
-    encoder_info = {"name": encoders.name, "spec": spec, **{m: encoders.for_modality(m).name for m in MODALITIES}}
-    report = [{"id": p.item_id, "modality": p.modality, "reason": p.reason} for p in work.problems]
-    return write_store(store_path, items=records, embeddings=emb, scaler=scaler, encoder=encoder_info,
-                       report=report, index_config=index_config, extra={"source": str(catalog.root)}, frames=frames)
+    return Rows(records, emb, frames), scaler
 
 
 def _frames(keep: Sequence[int], work: _Work, image: np.ndarray) -> video.FrameTable:

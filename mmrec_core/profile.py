@@ -82,7 +82,7 @@ def item_vectors(store: Store, rows: Sequence[int]) -> dict[str, np.ndarray]:
 
     This is how Engine.vectors treats seed items: text and image live in one space.
     """
-    emb = {m: np.asarray(store.embeddings[m][list(rows)], dtype=np.float32) for m in MODALITIES}
+    emb = {m: store.vectors(m, list(rows)) for m in MODALITIES}
     has_t = np.abs(emb["text"]).sum(axis=1) > 0
     has_i = np.abs(emb["image"]).sum(axis=1) > 0
     text = np.where(has_t[:, None], emb["text"], emb["image"]) if emb["text"].shape == emb["image"].shape else emb["text"]

@@ -109,10 +109,9 @@ class Engine:
             if soundtrack is not None:
                 audio.append(soundtrack)
         rows = [self.store.row_of(i) for i in query.items]
-        emb = self.store.embeddings
         per = {"text": list(shared), "image": list(shared), "audio": audio}
         for r in rows:
-            t, im, a = (np.asarray(emb[m][r]) for m in MODALITIES)
+            t, im, a = (self.store.vectors(m, [r])[0] for m in MODALITIES)
             has_t, has_i = t.any(), im.any()
             per["text"].append(t if has_t else im)
             per["image"].append(im if has_i else t)

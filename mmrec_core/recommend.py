@@ -121,7 +121,8 @@ class RecEngine:
                   mix: Mapping[str, float] | None = None, exclude: Sequence[str] = ()) -> list[Hit]:
         """Top-k items not in the history (nor in `exclude`), best first, with per-part contributions."""
         s = self.scored(history, model=model, weights=weights, mix=mix)
-        rows = self.top_rows(s, history, k=k, exclude=[self.store.row_of(i) for i in exclude])
+        removed = np.flatnonzero(~self.store.present.any(axis=1))  # rows an add or remove retired
+        rows = self.top_rows(s, history, k=k, exclude=[*(self.store.row_of(i) for i in exclude), *removed.tolist()])
         contrib = s.contributions_of(rows)
         items = self.store.items
         return [Hit(items[r]["id"], float(s.scores[r]), {p: float(c[j]) for j, p in enumerate(s.parts)}, items[r])

@@ -94,8 +94,29 @@ def rank(
     )
 
 
+PRESENCE_CHUNK = 65_536
+
+
+def presence(embeddings: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(n, M) bool: row i has modality m (its vector is not the zero row), read in blocks of rows."""
+    n = next(iter(embeddings.values())).shape[0]
+    out = np.zeros((n, len(MODALITIES)), bool)
+    for j, m in enumerate(MODALITIES):
+        e = embeddings[m]
+        if e.shape[1]:
+            for lo in range(0, n, PRESENCE_CHUNK):
+                block = np.asarray(e[lo:lo + PRESENCE_CHUNK], dtype=np.float32)
+                out[lo:lo + len(block), j] = np.einsum("ij,ij->i", block, block) > 0.25
+    return out
+
+
 class Retriever:
-    """Holds the per-modality embeddings (n, d_m) and their ANN indexes; answers candidates()."""
+    """Holds the per-modality embeddings (n, d_m) and their ANN indexes; answers candidates().
+
+    Embeddings may be float16 or float32, memory-mapped: candidates are rescored exactly from them
+    (float16 rows are widened to float32 first). Modalities scanned in full (flat) keep a float32 copy.
+    `present` (n, M) says which rows have which modality (False also for removed rows).
+    """
 
     def __init__(
         self,
@@ -103,6 +124,7 @@ class Retriever:
         *,
         config: IndexConfig = IndexConfig(),
         ann: Mapping[str, AnnIndex] | None = None,
+        present: np.ndarray | None = None,
     ) -> None:
         sizes = {m: e.shape[0] for m, e in embeddings.items()}
         if set(embeddings) != set(MODALITIES) or len(set(sizes.values())) != 1:
@@ -110,10 +132,10 @@ class Retriever:
         self.embeddings = dict(embeddings)
         self.n = next(iter(sizes.values()))
         self.config = config
-        self.present = np.stack(
-            [np.einsum("ij,ij->i", e, e) > 0.25 if e.shape[1] else np.zeros(self.n, bool) for e in self.embeddings.values()],
-            axis=1,
-        )
+        self.present = presence(self.embeddings) if present is None else np.asarray(present, bool)
+        if self.present.shape != (self.n, len(MODALITIES)):
+            raise StoreError(f"present mask {self.present.shape} does not match {self.n} rows")
+        self._dense: dict[str, np.ndarray] = {}
         self.kinds = {m: config.resolve(int(self.present[:, j].sum())) for j, m in enumerate(MODALITIES)}
         self.ann: dict[str, AnnIndex] = dict(ann or {})
         self._build_lock = threading.Lock()
@@ -145,10 +167,22 @@ class Retriever:
         for j, m in enumerate(MODALITIES):
             if qs[m] is None:
                 continue
-            emb = self.embeddings[m] if rows.size == self.n else self.embeddings[m][rows]
-            sims[:, j] = emb @ qs[m]
+            if rows.size == self.n:
+                sims[:, j] = self._full(m) @ qs[m]
+            else:
+                sims[:, j] = np.asarray(self.embeddings[m][rows], dtype=np.float32) @ qs[m]
             avail[:, j] = self.present[rows, j]
         return Candidates(rows, sims, avail, query.exclude, exhaustive=self.exhaustive, query=query)
+
+    def _full(self, m: str) -> np.ndarray:
+        """The whole float32 matrix of a modality (a copy, made once, when it is stored as float16)."""
+        emb = self.embeddings[m]
+        if emb.dtype == np.float32:
+            return emb
+        if m not in self._dense:
+            with self._build_lock:
+                self._dense.setdefault(m, np.asarray(emb, dtype=np.float32))
+        return self._dense[m]
 
     def _check(self, modality: str, vec: np.ndarray | None) -> np.ndarray | None:
         if vec is None:

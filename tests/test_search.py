@@ -44,7 +44,7 @@ def test_flat_matches_brute_force(strategy):
     np.testing.assert_allclose(got.contributions.sum(axis=1), got.scores, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivfpq", "ivf", "hnsw"])
 def test_ann_recall_against_exact(kind):
     emb, _ = synthetic(6000, seed=1)
     r = Retriever(emb, config=IndexConfig(kind=kind, depth=100))
@@ -67,7 +67,7 @@ def test_ann_recall_against_exact(kind):
 def test_auto_picks_flat_then_ann():
     emb, _ = synthetic(300)
     assert Retriever(emb, config=IndexConfig(flat_max=1000)).kinds["text"] == "flat"
-    assert Retriever(emb, config=IndexConfig(flat_max=100)).kinds["text"] == "ivf"
+    assert Retriever(emb, config=IndexConfig(flat_max=100)).kinds["text"] == "ivfpq"
 
 
 def test_exclude_and_errors():

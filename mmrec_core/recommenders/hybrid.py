@@ -78,11 +78,11 @@ class Hybrid:
         self._lock = threading.Lock()
 
     def _modalities(self) -> list[str]:
-        present = self.store.retriever.present
+        present = self.store.present
         return [m for j, m in enumerate(MODALITIES) if self.store.embeddings[m].shape[1] and present[:, j].any()]
 
     def _item_weights(self, weights: Weights, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        return item_weights(self.store.retriever.present[rows], weights.as_array()).astype(np.float32)
+        return item_weights(self.store.present[rows], weights.as_array()).astype(np.float32)
 
     def fit(self, train: Interactions, *, progress: Progress = no_progress) -> None:
         """BPR on the items with interactions (negatives drawn among them too, so unseen content is not
@@ -94,7 +94,7 @@ class Hybrid:
         local = np.searchsorted(seen, train.rows)
         gate_seen = content_gate(np.bincount(local, minlength=seen.size), self.config.content_gate)
         with _torch_threads(TRAIN_THREADS):
-            proj, gamma, bias, users, learned = _train_bpr(self.config, feats, self.store.retriever.present[seen],
+            proj, gamma, bias, users, learned = _train_bpr(self.config, feats, self.store.present[seen],
                                                            train.users, local, train.n_users, progress, gate_seen)
         n = len(self.store.items)
         self.gate = np.ones(n, np.float32)
@@ -127,7 +127,7 @@ class Hybrid:
                 wi = self._item_weights(w) * self.gate[:, None]
                 for j, m in enumerate(MODALITIES):
                     if m in self.proj:
-                        reps += wi[:, j : j + 1] * (np.asarray(self.store.embeddings[m]) @ self.proj[m])
+                        reps += wi[:, j : j + 1] * (self.store.vectors(m, slice(None)) @ self.proj[m])
                 if len(self._reps) >= 4:
                     self._reps.pop(next(iter(self._reps)))
                 self._reps[key] = (reps, (reps.T @ reps).astype(np.float64))
@@ -192,7 +192,7 @@ class Hybrid:
             out = np.zeros((rows.size, len(PARTS)), np.float32)
             for j, m in enumerate(MODALITIES):
                 if m in self.proj:
-                    out[:, j] = wi[:, j] * ((np.asarray(self.store.embeddings[m][rows]) @ self.proj[m]) @ u)
+                    out[:, j] = wi[:, j] * ((self.store.vectors(m, rows) @ self.proj[m]) @ u)
             out[:, -1] = self.bias[rows] + self.gamma[rows] @ u
             return out
 
