@@ -43,9 +43,14 @@ class IndexConfig:
         return "flat" if n_rows <= self.flat_max else "ivfpq"
 
 
-def ivf_lists(n_rows: int) -> int:
-    """IVF list count: a power of two near 4 sqrt(n), at least 16, at most 4096."""
-    return int(min(4096, max(16, 2 ** round(np.log2(4 * max(n_rows, 1) ** 0.5)))))
+def ivf_lists(n_rows: int, *, most: int = 4096) -> int:
+    """IVF list count: a power of two near 4 sqrt(n), at least 16, at most `most`."""
+    return int(min(most, max(16, 2 ** round(np.log2(4 * max(n_rows, 1) ** 0.5)))))
+
+
+PQ_LISTS = 1024  # IVF-PQ lists at most: scanning 4-bit codes is cheap, so fewer, longer lists cost little at query
+PQ_TRAIN_PER_LIST = 32  # k-means sample per list (FAISS's own floor is 39; 32 keeps a million-row build in minutes)
+PQ_TRAIN_ITER = 12
 
 
 def pq_subquantizers(d: int) -> int:
@@ -86,11 +91,15 @@ class AnnIndex:
 
         d = emb.shape[1]
         if kind in ("ivf", "ivfpq"):
-            nlist = ivf_lists(len(rows))
+            nlist = ivf_lists(len(rows)) if kind == "ivf" else ivf_lists(len(rows), most=PQ_LISTS)
             spec = f"IVF{nlist},Flat" if kind == "ivf" else f"IVF{nlist},PQ{pq_subquantizers(d)}x4fs"
             index = faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
+            per_list = 64 if kind == "ivf" else PQ_TRAIN_PER_LIST
+            if kind == "ivfpq":
+                faiss.extract_index_ivf(index).cp.niter = PQ_TRAIN_ITER
+                faiss.extract_index_ivf(index).cp.max_points_per_centroid = per_list
             rng = np.random.default_rng(seed)
-            sample = np.sort(rng.choice(len(rows), size=min(len(rows), nlist * 48), replace=False))
+            sample = np.sort(rng.choice(len(rows), size=min(len(rows), nlist * per_list), replace=False))
             index.train(np.ascontiguousarray(emb[rows[sample]], dtype=np.float32))
         elif kind == "hnsw":
             index = faiss.IndexIDMap(faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT))

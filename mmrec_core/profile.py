@@ -97,7 +97,7 @@ def profile_vectors(store: Store, profile: Profile, *, dislike_weight: float = D
     excluded from the results. Ids the store does not hold (a profile from another version) are skipped.
     QueryError when nothing positive is left.
     """
-    known = {iid: r for r, iid in enumerate(store.ids)}
+    known = store.rows_by_id()
     liked = [known[i] for i in profile.liked if i in known]
     disliked = [known[i] for i in profile.disliked if i in known]
     pos, neg = item_vectors(store, liked), item_vectors(store, disliked)
@@ -132,25 +132,33 @@ def category_of(item: dict) -> str:
     return str(tags[0]) if tags else "(none)"
 
 
+COLD_START_POOL = 5_000  # a large store's cold start looks at a fixed random sample of this many items
+
+
 def cold_start(store: Store, k: int, *, exclude: Sequence[str] = ()) -> list[tuple[int, str, float]]:
     """A diverse sample for an empty profile: (row, category, typicality) round-robin over categories.
 
     Categories go largest first (ties by name); within one, items go by cosine to the category's
     mean content vector (text and image averaged), most typical first. Excluded ids never appear.
+    A store of more than COLD_START_POOL items is represented by a fixed random sample of them.
     """
     skip = set(exclude)
-    vecs = item_vectors(store, range(len(store.items)))
+    pool = store.live_rows
+    if len(pool) > COLD_START_POOL:
+        pool = np.sort(np.random.default_rng(0).choice(pool, COLD_START_POOL, replace=False))
+    vecs = item_vectors(store, pool)
     content = l2_normalize(vecs["text"] + vecs["image"]) if vecs["text"].shape == vecs["image"].shape else l2_normalize(vecs["text"])
     groups: dict[str, list[int]] = {}
-    for r, it in enumerate(store.items):
+    for i, r in enumerate(pool):
+        it = store.items[int(r)]
         if it["id"] not in skip:
-            groups.setdefault(category_of(it), []).append(r)
+            groups.setdefault(category_of(it), []).append(i)
     queues = []
     for cat, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         centre = l2_normalize(content[rows].mean(axis=0, keepdims=True))[0]
         sims = content[rows] @ centre
         order = np.lexsort((np.asarray(rows), -sims))
-        queues.append([(rows[i], cat, float(sims[i])) for i in order])
+        queues.append([(int(pool[rows[i]]), cat, float(sims[i])) for i in order])
     out: list[tuple[int, str, float]] = []
     depth = 0
     while len(out) < k and any(depth < len(q) for q in queues):
@@ -161,7 +169,7 @@ def cold_start(store: Store, k: int, *, exclude: Sequence[str] = ()) -> list[tup
 
 def because(store: Store, rows: Sequence[int], liked: Sequence[str]) -> dict[int, tuple[str, float]]:
     """For each row, the liked item most similar to it and that similarity (mean cosine over shared modalities)."""
-    known = {iid: r for r, iid in enumerate(store.ids)}
+    known = store.rows_by_id()
     liked_rows = [known[i] for i in liked if i in known]
     if not liked_rows or not len(rows):
         return {}

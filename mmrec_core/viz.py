@@ -75,29 +75,30 @@ def project(x: np.ndarray, method: str) -> np.ndarray:
     return _PROJECTORS[method](x)
 
 
-def projection_file(version_dir: Path, space: str, method: str, weights: Weights) -> Path:
-    """Where a projection is saved: VERSION/projections/METHOD-SPACE[-weights].npy (weights rounded to 2 decimals)."""
-    tag = ""
+def projection_file(version_dir: Path, space: str, method: str, weights: Weights, *, sample: str = "") -> Path:
+    """Where a projection is saved: VERSION/projections/METHOD-SPACE[-weights][-sample].npy (weights to 2 decimals)."""
+    tag = f"-{sample}" if sample else ""
     if space == "fused":
         w = weights.as_array()
         w = w / w.sum() if w.sum() > 0 else np.full_like(w, 1 / len(w))
-        tag = "-" + "-".join(f"{m[0]}{v:.2f}" for m, v in zip(MODALITIES, w))
+        tag = "-" + "-".join(f"{m[0]}{v:.2f}" for m, v in zip(MODALITIES, w)) + tag
     return Path(version_dir) / "projections" / f"{method}-{space}{tag}.npy"
 
 
-def is_cached(version_dir: Path, space: str, method: str, weights: Weights) -> bool:
-    return method == "pca" or projection_file(version_dir, space, method, weights).is_file()
+def is_cached(version_dir: Path, space: str, method: str, weights: Weights, *, sample: str = "") -> bool:
+    return method == "pca" or projection_file(version_dir, space, method, weights, sample=sample).is_file()
 
 
 def projection(embeddings: Mapping[str, np.ndarray], version_dir: Path, space: str, method: str,
-               weights: Weights) -> tuple[np.ndarray, np.ndarray]:
+               weights: Weights, *, sample: str = "") -> tuple[np.ndarray, np.ndarray]:
     """2-D coordinates float32 (n, 2) (NaN where the item lacks the space) and the present mask (n,).
 
-    PCA is computed every time (milliseconds); other methods are read from, or saved to, the store version.
+    PCA is computed every time (milliseconds); other methods are read from, or saved to, the store version
+    (`sample` names the subset of rows the embeddings are, when they are not all of them).
     """
     x, present = space_matrix(embeddings, space, weights)
     coords = np.full((x.shape[0], 2), np.nan, dtype=np.float32)
-    file = projection_file(version_dir, space, method, weights)
+    file = projection_file(version_dir, space, method, weights, sample=sample)
     if method != "pca" and file.is_file():
         saved = np.load(file, allow_pickle=False)
         if saved.shape == coords.shape:
@@ -118,6 +119,22 @@ def _save(file: Path, arr: np.ndarray) -> None:
         os.replace(tmp, file)
     except OSError:
         pass
+
+
+def place_among(coords: np.ndarray, x: np.ndarray, extra: np.ndarray, *, k: int = 5) -> np.ndarray:
+    """Map positions (e, 2) for rows not projected: each at the similarity-weighted mean of its k most similar
+    projected rows. coords (n, 2) of rows x (n, d); extra (e, d) in the same space; NaN when nothing is near."""
+    out = np.full((extra.shape[0], 2), np.nan, dtype=np.float32)
+    ok = np.flatnonzero(np.all(np.isfinite(coords), axis=1))
+    if not len(ok) or not extra.shape[0]:
+        return out
+    sims = extra @ x[ok].T
+    k = min(k, len(ok))
+    near = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    for i, nb in enumerate(near):
+        w = np.maximum(sims[i, nb], 0.0) + 1e-3
+        out[i] = (coords[ok[nb]] * w[:, None]).sum(axis=0) / w.sum()
+    return out
 
 
 def place_near(coords: np.ndarray, rows: Sequence[int], scores: Sequence[float], *, top: int = 5) -> np.ndarray | None:

@@ -178,6 +178,23 @@ def ingest_with_progress(src: Path | Catalog, dest: Path, label: str, encoder: s
     return report
 
 
+def add_with_progress(name: str, files: list[tuple[str, bytes]]):
+    """Stage uploaded files and add their items to store `name` in place, with a progress bar; the IngestReport."""
+    from mmrec_core.ingest import add
+
+    path = session.stores_root() / name
+    with tempfile.TemporaryDirectory(dir=path, prefix=".upload-") as tmp:
+        src = session.stage_upload(files, Path(tmp) / "src")
+        bar = st.progress(0.0, text=f"Adding to {name}: reading the catalog")
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.progress(min(done / total if total else 1.0, 1.0), text=f"Adding to {name}: {stage} {done}/{total}")
+
+        report = add(src, path, progress=progress)
+        bar.empty()
+    return report
+
+
 def engine() -> Engine | None:
     """The Engine of the current store; builds the demo store on first start; None if there is no store."""
     name = ss.view.store
@@ -212,7 +229,7 @@ def require_engine() -> Engine:
     if eng is None:
         st.info("No store is open. Add a catalog on the Catalog page.")
         st.stop()
-    if not eng.store.items:
+    if not eng.store.n_items:
         st.warning(f"Store {ss.view.store!r} holds no items. Add a catalog on the Catalog page.")
         st.stop()
     return eng

@@ -5,9 +5,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from mmrec_core import session
+from mmrec_core import browse, session
 from mmrec_core.errors import MMRecError, StoreError
-from mmrec_core.profile import category_of
 from mmrec_core.store import open_store
 from pages import _cards as cards
 from pages import _ui as ui
@@ -31,7 +30,7 @@ def add_catalog(name: str, files: list) -> None:
         def build(dest: Path):
             src = session.stage_upload([(f.name, f.getvalue()) for f in files], dest.parent / "src")
             report = ui.ingest_with_progress(src, dest, f"Ingesting {name}")
-            if not report.store.items:
+            if not report.store.n_items:
                 raise StoreError("the catalog has no usable items (is catalog.csv empty?); nothing was saved")
             return report
 
@@ -46,6 +45,23 @@ def add_catalog(name: str, files: list) -> None:
     st.rerun()
 
 
+def add_to_store(name: str, files: list) -> None:
+    """Encode the upload with the store's encoder and add its items to the open store in place."""
+    try:
+        if not files:
+            raise StoreError("choose a .zip catalog, or catalog.csv together with its media files")
+        report = ui.add_with_progress(name, [(f.name, f.getvalue()) for f in files])
+    except MMRecError as exc:
+        st.error(f"Could not add to {name!r}: {exc}. The store is unchanged.")
+        return
+    change = report.change
+    ss.search_cache = {}
+    ui.flash("success", f"Store {name!r}: {change.added} item(s) added, {change.replaced} replaced; "
+                        f"{report.store.n_items:,} items now ({len(report.problems)} problem(s), {report.seconds:.1f} s). "
+                        + ("Index: " + "; ".join(f"{m} {note}" for m, note in change.index.items()) if change.index else ""))
+    st.rerun()
+
+
 st.title("Catalog")
 tab_items, tab_problems, tab_add, tab_stores = st.tabs(["Items", "Problems", "Add a catalog", "Stores on disk"])
 
@@ -54,14 +70,19 @@ with tab_add:
                 "(columns `id,title,description,image,audio,video,tags`; media paths relative to the CSV). "
                 "A video's frames join the image side and its soundtrack the audio side. "
                 "Bad rows and files are reported and skipped; the rest is kept.")
+    target = st.radio("Where to", ["A new store", f"Add to this store ({ss.view.store})"], key="add_target",
+                      horizontal=True, help="Adding encodes only the new items, with the store's own encoder; an id the "
+                      "store holds already is replaced. The store keeps its index (no rebuild unless it has drifted).")
+    into_open = target != "A new store"
     with st.form("add-catalog", clear_on_submit=False):
-        name = st.text_input("Name of the new store", value="my-catalog", max_chars=40, key="new_store_name")
+        name = st.text_input("Name of the new store", value="my-catalog", max_chars=40, key="new_store_name",
+                             disabled=into_open)
         files = st.file_uploader("Catalog files", accept_multiple_files=True, key="catalog_files",
                                  type=["zip", "csv", "png", "jpg", "jpeg", "webp", "gif", "bmp", "wav", "ogg", "flac", "mp3",
                                        "mp4", "webm", "ogv", "mkv", "mov"])
-        submitted = st.form_submit_button("Ingest", type="primary")
+        submitted = st.form_submit_button("Add the items" if into_open else "Ingest", type="primary")
     if submitted:
-        add_catalog(name, files or [])
+        (add_to_store if into_open else add_catalog)(ss.view.store if into_open else name, files or [])
     if ss.view.store != ui.VIDEO_DEMO_STORE and (ui.VIDEO_DEMO_SRC / "catalog.csv").is_file():
         st.caption("Or try video: 30 short real clips from Debian packages (see assets/video/SOURCES.md).")
         if st.button("Open the video demo", icon=":material/movie:", key="video-demo"):
@@ -79,7 +100,7 @@ with tab_stores:
     for path_name in ui.store_names():
         try:
             s = open_store(session.stores_root() / path_name)
-            rows.append({"store": path_name, "items": len(s.items), **s.counts(), "problems": len(s.report),
+            rows.append({"store": path_name, "items": s.n_items, **s.counts(), "problems": len(s.report),
                          "version": s.version, "created": s.manifest.get("created"), "encoder": s.encoder})
         except MMRecError as exc:
             rows.append({"store": path_name, "problems": str(exc)})
@@ -91,23 +112,24 @@ store = eng.store
 with tab_items:
     counts = store.counts()
     cols = st.columns(6)
-    cols[0].metric("Items", len(store.items))
+    cols[0].metric("Items", f"{store.n_items:,}")
     for col, m in zip(cols[1:], ("text", "image", "audio", "video")):
-        col.metric(f"with {m}", counts.get(m, 0))
+        col.metric(f"with {m}", f"{counts.get(m, 0):,}")
     cols[5].metric("Problems", len(store.report))
     st.caption(f"Store {store.path.name} · version {store.version} · encoder {store.encoder}")
+    with st.spinner(f"Reading the categories of {store.n_items:,} items (once per store version)…"):
+        facets = browse.facets(store)
     f1, f2, f3 = st.columns([3, 2, 1])
-    needle = f1.text_input("Filter by title or tag", key="gallery_filter").strip().lower()
-    cats = sorted({category_of(it) for it in store.items})
-    cat = f2.selectbox("Category", ["(all)", *cats], key="gallery_cat")
-    shown = [it for it in store.items
-             if (cat == "(all)" or category_of(it) == cat)
-             and (not needle or needle in (it.get("title") or "").lower() or any(needle in t.lower() for t in it.get("tags", [])))]
+    needle = f1.text_input("Filter by title or tag", key="gallery_filter").strip()
+    cats = facets.categories()
+    cat = f2.selectbox("Category", ["(all)", *(c for c, _ in cats)], key="gallery_cat",
+                       format_func=lambda c: c if c == "(all)" else f"{c} ({dict(cats)[c]:,})")
+    shown = facets.rows(needle=needle, category=None if cat == "(all)" else cat)
     pages = max(1, -(-len(shown) // PAGE_SIZE))
     ss.gallery_page = min(ss.get("gallery_page", 1), pages)  # a narrower filter may have fewer pages
-    page = f3.number_input(f"Page (of {pages})", 1, pages, key="gallery_page")
-    st.caption(f"{len(shown)} item(s)")
-    chunk = shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    page = f3.number_input(f"Page (of {pages:,})", 1, pages, key="gallery_page")
+    st.caption(f"{len(shown):,} item(s)")
+    chunk = [store.items[int(r)] for r in shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]]
     for col, item in zip(cards.grid(len(chunk)), chunk):
         with col:
             cards.card(store, item, heading=item.get("title") or item["id"],

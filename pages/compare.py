@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from mmrec_core.browse import title
 from mmrec_core.errors import MMRecError
 from mmrec_core.evaluate import alpha_sweep, encode_queries, load_qrels, load_queries
 from mmrec_core.fusion import list_strategies
@@ -23,7 +24,6 @@ store, ss, view = eng.store, ui.ss, ui.ss.view
 ss.setdefault("sweeps", {})  # (store, version, files, strategy, k, audio) -> metric rows
 ss.setdefault("eval_cands", {})  # (store, version, queries) -> candidates per query id (one entry kept)
 ss.setdefault("fits", {})  # (store, version, files, metric, strategies) -> list of tune.Fit
-titles = [it.get("title") or it["id"] for it in store.items]
 
 st.title("Compare & evaluate")
 tab_cmp, tab_sweep, tab_fit = st.tabs(["Strategies side by side", "Alpha sweep", "Fit the weights"])
@@ -41,7 +41,7 @@ with tab_cmp:
         for msg in failed:
             st.warning(msg)
         st.caption(f"Top {view.k} for the Search page's query under the sidebar weights, one column per strategy.")
-        table = pd.DataFrame({s: [titles[r] for r in o[: view.k]] + [""] * (view.k - len(o[: view.k]))
+        table = pd.DataFrame({s: [title(store, r) for r in o[: view.k]] + [""] * (view.k - len(o[: view.k]))
                               for s, o in orders.items()}, index=pd.RangeIndex(1, view.k + 1, name="rank"))
         st.dataframe(table, height=35 * (view.k + 1) + 3)
         if len(orders) > 1:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from mmrec_core.profile import category_of
-from mmrec_core.viz import METHODS, SPACES, is_cached, map_figure, place_near, projection
+from mmrec_core.browse import MAP_SAMPLE, map_view
+from mmrec_core.viz import METHODS, SPACES, is_cached, map_figure, place_near
 from pages import _ui as ui
 
 ui.routed()
@@ -22,31 +22,38 @@ if space == "fused":
     st.caption("Fused: each modality's vectors scaled by √weight (current sidebar weights) and concatenated, "
                "so closeness on the map follows the weighted similarity the search uses.")
 
-if not is_cached(store.version_dir, space, method, view.weights):
+sample = "" if store.n_items <= MAP_SAMPLE else f"sample{MAP_SAMPLE}"
+drawn = min(store.n_items, MAP_SAMPLE)
+if not is_cached(store.version_dir, space, method, view.weights, sample=sample):
     st.info(f"{METHODS[method]} is computed once for this store version, embedding space and weights, then saved "
             "(about a minute for a thousand items on a small machine).")
-    if not st.button(f"Compute {METHODS[method]} for {len(store.items)} items", type="primary"):
+    if not st.button(f"Compute {METHODS[method]} for {drawn:,} items", type="primary"):
         st.stop()
-    with st.spinner(f"Computing {METHODS[method]} of {len(store.items)} items…", show_time=True):
-        projection(store.embeddings, store.version_dir, space, method, view.weights)
+    with st.spinner(f"Computing {METHODS[method]} of {drawn:,} items…", show_time=True):
+        map_view(store, space, method, view.weights)
     st.rerun()
-coords, present = projection(store.embeddings, store.version_dir, space, method, view.weights)
 
 hits = ui.search_hits(eng)
-rows = {iid: r for r, iid in enumerate(store.ids)}
 profile = ui.get_profile()
-liked = [rows[i] for i in profile.liked if i in rows]
-top = [rows[h.id] for h in hits]
-groups = [category_of(it) if colour == "category" else (it.get("tags") or ["(none)"])[0] for it in store.items]
+known = store.rows_by_id()
+liked = [known[i] for i in profile.liked if i in known]
+disliked = [known[i] for i in profile.disliked if i in known]
+top = [known[h.id] for h in hits]
+with st.spinner("Reading the map's items…" if store.n_items > MAP_SAMPLE else None):
+    mv = map_view(store, space, method, view.weights, colour=colour, extra=top + liked + disliked)
+at_top = mv.positions(top)
 fig = map_figure(
-    coords, present, [it.get("title") or it["id"] for it in store.items], groups,
-    highlights={"top-K": top, "liked": liked, "disliked": [rows[i] for i in profile.disliked if i in rows]},
-    points={"query": place_near(coords, top, [h.score for h in hits]),
-            "profile": place_near(coords, liked, [1.0] * len(liked), top=len(liked))},
+    mv.coords, mv.present, mv.titles, mv.groups,
+    highlights={"top-K": at_top, "liked": mv.positions(liked), "disliked": mv.positions(disliked)},
+    points={"query": place_near(mv.coords, at_top, [h.score for h in hits]),
+            "profile": place_near(mv.coords, mv.positions(liked), [1.0] * len(liked), top=len(liked))},
 )
 st.plotly_chart(fig, key="map")
-missing = int((~present).sum())
-st.caption(f"{int(present.sum())} items shown" + (f"; {missing} have no {space} embedding" if missing else "")
+missing = int((~mv.present).sum())
+st.caption((f"A fixed random sample of {MAP_SAMPLE:,} of the {store.n_items:,} items is drawn (no browser draws them all)"
+            + (f", plus {mv.placed} of the top-K and profile items, each placed among its 5 most similar sampled items"
+               if mv.placed else "") + ". " if mv.sampled else "")
+           + f"{int(mv.present.sum()):,} items shown" + (f"; {missing} have no {space} embedding" if missing else "")
            + ". The query (red cross) sits at the score-weighted centre of its top matches (a 2-D map cannot place a new "
              "point exactly)"
            + ("; the profile (purple diamond) at the centre of your liked items" if liked else

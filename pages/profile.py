@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mmrec_core.browse import item_title
 from mmrec_core import profile as prof
 from mmrec_core import tune
 from mmrec_core.errors import MMRecError
@@ -16,7 +17,6 @@ ui.routed()
 eng = ui.require_engine()
 store, ss = eng.store, ui.ss
 profile = ui.get_profile()
-titles = {it["id"]: it.get("title") or it["id"] for it in store.items}
 
 
 def add_media(modality: str, widget: str) -> None:
@@ -44,7 +44,7 @@ with st.expander(f"Your profile on “{ss.view.store}”", expanded=True):
     for col, (label, ids) in zip(cols, (("Liked", profile.liked), ("Disliked", profile.disliked))):
         col.caption(f"{label} ({len(ids)}) · click to remove")
         for iid in ids:
-            col.button(md_escape(titles.get(iid, iid)), icon=":material/close:", key=f"forget-{iid}",
+            col.button(md_escape(item_title(store, iid)), icon=":material/close:", key=f"forget-{iid}",
                        on_click=ui.update_profile, args=(prof.forget, iid))
     with cols[2]:
         st.caption(f"Uploads ({len(profile.uploads)})")
@@ -87,7 +87,7 @@ if profile.has_positives:
         st.stop()
     hits = eng.hits(ranking, query=wanted)
     reasons = prof.because(store, ranking.rows, profile.liked)
-    extra = {store.ids[r]: f"closest to your liked “{md_escape(titles[iid])}” (similarity {s:.2f})"
+    extra = {store.ids[r]: f"closest to your liked “{md_escape(item_title(store, iid))}” (similarity {s:.2f})"
              for r, (iid, s) in reasons.items()}
     st.caption(f"Built from {len(profile.liked)} liked item(s) and {len(profile.uploads)} upload(s), "
                f"pushed away from {len(profile.disliked)} disliked item(s). Items you rated are not shown. "

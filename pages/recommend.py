@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from mmrec_core.browse import title
 from mmrec_core import datasets, rec_store
 from mmrec_core.errors import DatasetError, MMRecError
 from mmrec_core.interactions import LoadReport
@@ -20,7 +21,6 @@ recs.init_state()
 eng = ui.require_engine()
 store, ss = eng.store, ui.ss
 name = ss.view.store
-titles = {it["id"]: it.get("title") or it["id"] for it in store.items}
 MODELS = list_models()
 
 st.title("Recommendation models")
@@ -70,7 +70,7 @@ def offer_interactions() -> None:
 def show_interactions(report: LoadReport) -> None:
     summary = report.summary()
     st.markdown(f"**{summary['interactions']:,} interactions** by {summary['users']:,} users on {summary['items']:,} "
-                f"of {len(store.items):,} items"
+                f"of {store.n_items:,} items"
                 + (f" · {summary['bad_rows']:,} bad row(s) skipped" if summary["bad_rows"] else ""))
     with st.expander("Interactions: problems, replace", expanded=name in ss.rec_upload):
         if report.bad_rows:
@@ -123,7 +123,7 @@ def recommend_tab(rec: RecEngine | None) -> None:
         st.info(rec_store.cold_start_explanation(model, who="You have" if uid is None else f"User {uid} has",
                                                  n_users=len(users)))
     else:
-        latest = ", ".join(f"“{md_escape(titles[store.ids[r]])}”" for r in history.rows[-3:][::-1])
+        latest = ", ".join(f"“{md_escape(title(store, r))}”" for r in history.rows[-3:][::-1])
         st.caption(f"From {len(history.rows)} liked item(s), newest {latest}"
                    + (f" and {len(history.uploads)} upload(s)" if history.uploads else "")
                    + ". Items already liked are not shown; K "

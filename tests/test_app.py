@@ -375,3 +375,34 @@ def test_first_start_builds_the_demo_store(tiny_catalog, tmp_path, monkeypatch):
     ok(at)
     assert (tmp_path / "stores" / "demo" / "CURRENT").is_file()
     assert shown_titles(at)[0] == "Red ball"
+
+
+def test_catalog_upload_adds_to_the_open_store_in_place(home, tiny_catalog):
+    at = new_app()
+    at.switch_page("pages/catalog.py").run()
+    files = [("catalog.csv", (tiny_catalog / "catalog.csv").read_bytes(), "text/csv")]
+    files += [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted((tiny_catalog / "img").iterdir())]
+    at.text_input(key="new_store_name").set_value("growing")
+    at.file_uploader(key="catalog_files").set_value(files)
+    at.form_submit_button[0].click().run()
+    ok(at)
+    from mmrec_core.store import open_store
+
+    before = open_store(home / "stores" / "growing")
+    at.radio(key="add_target").set_value("Add to this store (growing)").run()
+    assert at.text_input(key="new_store_name").disabled
+    csv = b"id,title,description,image,audio,video,tags\nlamp,A desk lamp,a bright reading lamp,,,,home\nred,Red again,,,,,\n"
+    at.file_uploader(key="catalog_files").set_value([("catalog.csv", csv, "text/csv")])
+    at.form_submit_button[0].click().run()
+    ok(at)
+    after = open_store(home / "stores" / "growing")
+    assert any("1 item(s) added, 1 replaced" in s.value for s in at.success), [s.value for s in at.success]
+    assert after.n_items == before.n_items + 1 and after.manifest["data"] == before.manifest["data"]
+    assert after.items[after.row_of("red")]["title"] == "Red again"
+    assert at.session_state["view"].store == "growing"
+    bad = b"id,title,description,image,audio,video,tags\nb1,,,missing.png,,,\n"
+    at.file_uploader(key="catalog_files").set_value([("catalog.csv", bad, "text/csv")])
+    at.form_submit_button[0].click().run()
+    ok(at)
+    assert any("Could not add to 'growing'" in e.value and "unchanged" in e.value for e in at.error)
+    assert open_store(home / "stores" / "growing").version == after.version
