@@ -74,6 +74,7 @@ class AnnIndex:
     def __init__(self, faiss_index: "faiss.Index", kind: str, config: IndexConfig) -> None:
         self.faiss_index = faiss_index
         self.kind = kind
+        self.reference_error = 0.0  # coarse error of held-out rows when the index was trained (set by build)
         self.set_params(config)
 
     def set_params(self, config: IndexConfig) -> None:
@@ -101,11 +102,17 @@ class AnnIndex:
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(len(rows), size=min(len(rows), nlist * per_list), replace=False))
             index.train(np.ascontiguousarray(emb[rows[sample]], dtype=np.float32))
+            # the drift reference: rows k-means did not see sit farther from their centroids than those it did
+            unseen = np.setdiff1d(np.arange(len(rows)), sample)
+            probe = unseen if len(unseen) >= 256 else np.arange(len(rows))
+            probe = np.sort(rng.choice(probe, size=min(len(probe), 4096), replace=False))
         elif kind == "hnsw":
             index = faiss.IndexIDMap(faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT))
         else:
             raise UnknownNameError(f"not an ANN index kind: {kind!r}. Available: ivfpq, ivf, hnsw")
         ann = cls(index, kind, config)
+        if kind in ("ivf", "ivfpq"):
+            ann.reference_error = ann.coarse_error(np.asarray(emb[rows[probe]], dtype=np.float32))
         ann.add(emb, rows)
         return ann
 

@@ -370,7 +370,7 @@ def _new_generation(path: Path, rows: Rows, scaler: AudioScaler, report: list, c
     retriever = Retriever({m: col.open_rows(col.vector_file(gen, m), np.float16, len(rows.items), dims[m])
                            for m in MODALITIES}, config=config, present=present)
     anns = retriever.build_ann()
-    trained = {m: {"rows": ann.size, "error": _error(ann, retriever, m)} for m, ann in anns.items()}
+    trained = {m: {"rows": ann.size, "error": _error(ann)} for m, ann in anns.items()}
     manifest = _manifest(meta, name, len(rows.items), 0, sizes, dims, present, config, retriever.kinds,
                          trained, frames=sizes["frames"], videos=_videos(gen, sizes["frames"]))
     return _commit(path, manifest, report, scaler, {m: ("save", a) for m, a in anns.items()}, dead=np.zeros(0, np.int64))
@@ -406,12 +406,9 @@ def _videos(gen: Path, frames: int, dead: np.ndarray | None = None) -> int:
     return int(rows.size if dead is None or not len(dead) else np.setdiff1d(rows, dead).size)
 
 
-def _error(ann: AnnIndex, retriever: Retriever, m: str, rows: np.ndarray | None = None) -> float:
-    """Coarse quantisation error of (a sample of) the rows an index holds: its drift reference."""
-    j = MODALITIES.index(m)
-    pool = np.flatnonzero(retriever.present[:, j]) if rows is None else rows
-    sample = pool if len(pool) <= 4096 else np.sort(np.random.default_rng(0).choice(pool, 4096, replace=False))
-    return round(ann.coarse_error(np.asarray(retriever.embeddings[m][sample], np.float32)), 6)
+def _error(ann: AnnIndex) -> float:
+    """The drift reference of a freshly trained index: the coarse error of rows its k-means did not see."""
+    return round(ann.reference_error, 6)
 
 
 def _manifest(meta: Mapping[str, Any], gen: str, n_rows: int, n_dead: int, sizes: Mapping[str, int],
@@ -602,7 +599,7 @@ def _update_index(live: Store, retriever: Retriever, m: str, new: np.ndarray, go
     was = live.manifest["index"].get("trained", {}).get(m)
     if old_kind != kind or not old_file.is_file() or was is None:
         ann = AnnIndex.build(retriever.embeddings[m], np.flatnonzero(retriever.present[:, j]), kind, retriever.config)
-        return ("save", ann), {"rows": ann.size, "error": _error(ann, retriever, m)}, f"built {kind} over {ann.size} rows"
+        return ("save", ann), {"rows": ann.size, "error": _error(ann)}, f"built {kind} over {ann.size} rows"
     if not len(added) and not len(removed):
         return ("link", old_file), was, "unchanged"
     ann = AnnIndex.load(old_file, kind, retriever.config)
@@ -613,7 +610,7 @@ def _update_index(live: Store, retriever: Retriever, m: str, new: np.ndarray, go
            if len(added) >= 100 and error > DRIFT_ERROR * float(was["error"]) else None)
     if why:
         ann = AnnIndex.build(retriever.embeddings[m], np.flatnonzero(retriever.present[:, j]), kind, retriever.config)
-        return ("save", ann), {"rows": ann.size, "error": _error(ann, retriever, m)}, f"retrained ({why})"
+        return ("save", ann), {"rows": ann.size, "error": _error(ann)}, f"retrained ({why})"
     ann.remove(removed)
     ann.add(retriever.embeddings[m], added)
     note = f"+{len(added)} -{len(removed)} rows, no retrain"
