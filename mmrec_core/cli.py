@@ -34,13 +34,18 @@ def _weights(args: argparse.Namespace) -> Weights:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from mmrec_core.backends import backend_of, describe
     from mmrec_core.ingest import catalog_of_store, ingest
     from mmrec_core.store import open_store
 
+    if args.index is not None:
+        from mmrec_core.backends import check_backend
+
+        check_backend(args.index, store_name=Path(args.store).name)  # a bad --index fails before any encoding
     src = Path(args.src)
     if (src / "CURRENT").is_file():  # a store: re-encode its items (e.g. with another encoder)
         src = catalog_of_store(open_store(src))
-    report = ingest(src, args.store, encoder=args.encoder, progress=_progress_printer())
+    report = ingest(src, args.store, encoder=args.encoder, progress=_progress_printer(), index=args.index)
     if report.warning:
         print(f"warning: {report.warning}", file=sys.stderr)
     summary = report.summary()
@@ -52,7 +57,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
           f"(text {summary['counts']['text']}, image {summary['counts']['image']}, audio {summary['counts']['audio']}"
           + (f", video {summary['counts']['video']}" if summary["counts"].get("video") else "") + "); "
           f"encoded {sum(summary['encoded'].values())}, from cache {sum(summary['cached'].values())}, "
-          f"{summary['seconds']} s, encoder {summary['encoder']}")
+          f"{summary['seconds']} s, encoder {summary['encoder']}, index {describe(backend_of(report.store.manifest))}")
     if report.problems:
         print(f"{len(report.problems)} problem(s):")
         for p in report.problems:
@@ -223,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True)
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help=f"{DEFAULT_ENCODER} (offline default), bridge, or openclip:ARCH/TAG_OR_FILE")
+    p.add_argument("--index", help="index backend: faiss (default for a new store), milvus (Milvus Lite inside the "
+                   "store) or milvus://HOST:PORT[/COLLECTION] (a Milvus server); default: the store's own")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("add", help="add a catalog's items to a store in place (an id it holds is replaced)")

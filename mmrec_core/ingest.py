@@ -113,13 +113,17 @@ def ingest(
     progress: Progress = _no_progress,
     batch_size: int = 32,
     index_config: IndexConfig = IndexConfig(),
+    index: str | None = None,
 ) -> IngestReport:
-    """Read `src` (folder, catalog.csv, .zip or a Catalog), embed every modality, write a new store version."""
+    """Read `src` (folder, catalog.csv, .zip or a Catalog), embed every modality, write a new store version.
+
+    index: the index backend (faiss, milvus, milvus://HOST:PORT[/COLLECTION]); None keeps the store's, or faiss.
+    """
     def write(catalog: Catalog, encoders: EncoderSet, spec: str, work: _Work) -> tuple[Store, None]:
         rows, scaler = _assemble(catalog, Path(store_path), encoders, work, None)
         return write_store(store_path, items=rows.items, embeddings=rows.embeddings, scaler=scaler,
                            encoder=_encoder_info(encoders, spec), report=_report(work), index_config=index_config,
-                           extra={"source": str(catalog.root)}, frames=rows.frames), None
+                           extra={"source": str(catalog.root)}, frames=rows.frames, index=index), None
 
     return _run(src, store_path, encoder, cache, progress, batch_size, write)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Protocol
 
 import numpy as np
 
@@ -94,6 +94,14 @@ def rank(
     )
 
 
+class CandidateSource(Protocol):
+    """An index backend's read side (see backends.py): candidate rows per modality, never scores."""
+
+    def propose(self, queries: Mapping[str, np.ndarray], depth: int) -> Mapping[str, np.ndarray]:
+        """For float32 (d_m,) queries by modality, up to `depth` int64 rows per modality (best first)."""
+        ...
+
+
 PRESENCE_CHUNK = 65_536
 
 
@@ -116,6 +124,8 @@ class Retriever:
     Embeddings may be float16 or float32, memory-mapped: candidates are rescored exactly from them
     (float16 rows are widened to float32 first). Modalities scanned in full (flat) keep a float32 copy.
     `present` (n, M) says which rows have which modality (False also for removed rows).
+    Candidates come from the FAISS indexes in `ann` (flat modalities: every row), or from `source`
+    (another backend, e.g. Milvus) when one is given; rescoring and fusion are the same for both.
     """
 
     def __init__(
@@ -125,6 +135,7 @@ class Retriever:
         config: IndexConfig = IndexConfig(),
         ann: Mapping[str, AnnIndex] | None = None,
         present: np.ndarray | None = None,
+        source: CandidateSource | None = None,
     ) -> None:
         sizes = {m: e.shape[0] for m, e in embeddings.items()}
         if set(embeddings) != set(MODALITIES) or len(set(sizes.values())) != 1:
@@ -138,6 +149,7 @@ class Retriever:
         self._dense: dict[str, np.ndarray] = {}
         self.kinds = {m: config.resolve(int(self.present[:, j].sum())) for j, m in enumerate(MODALITIES)}
         self.ann: dict[str, AnnIndex] = dict(ann or {})
+        self.source = source
         self._build_lock = threading.Lock()
 
     def build_ann(self) -> dict[str, AnnIndex]:
@@ -151,6 +163,8 @@ class Retriever:
 
     @property
     def exhaustive(self) -> bool:
+        if self.source is not None:
+            return False
         return all(self.kinds[m] == "flat" for m in MODALITIES if self.present[:, MODALITIES.index(m)].any())
 
     def candidates(self, query: QueryVectors, *, depth: int | None = None) -> Candidates:
@@ -194,6 +208,8 @@ class Retriever:
         return vec
 
     def _ann_rows(self, qs: Mapping[str, np.ndarray | None], depth: int) -> np.ndarray:
+        if self.source is not None:
+            return self._source_rows(qs, depth)
         found: list[np.ndarray] = []
         searches = []
         for j, m in enumerate(MODALITIES):
@@ -211,3 +227,11 @@ class Retriever:
         rows = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         return rows[rows >= 0]
 
+
+    def _source_rows(self, qs: Mapping[str, np.ndarray | None], depth: int) -> np.ndarray:
+        asked = {m: q for m, q in qs.items() if q is not None and self.present[:, MODALITIES.index(m)].any()}
+        found = [np.asarray(r, np.int64) for r in self.source.propose(asked, depth).values()] if asked else []
+        rows = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        rows = rows[(rows >= 0) & (rows < self.n)]
+        # a row removed in this version (or in a newer one a backend already serves) is never a candidate
+        return rows[self.present[rows].any(axis=1)]

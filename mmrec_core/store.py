@@ -33,6 +33,7 @@ import numpy as np
 
 from mmrec_core import columns as col
 from mmrec_core.audio import AudioScaler
+from mmrec_core.backends import backend_of, parse_backend
 from mmrec_core.errors import StoreError
 from mmrec_core.fusion import MODALITIES
 from mmrec_core.index import AnnIndex, IndexConfig
@@ -155,7 +156,12 @@ class Store:
             f = self.version_dir / f"index_{m}.faiss"
             if kind != "flat" and f.is_file():
                 ann[m] = AnnIndex.load(f, kind, config)
-        return Retriever(self.embeddings, config=config, ann=ann, present=self.present)
+        backend, source = backend_of(self.manifest), None
+        if backend is not None:
+            from mmrec_core.milvus import MilvusSource
+
+            source = MilvusSource(self.path, backend, self.manifest)
+        return Retriever(self.embeddings, config=config, ann=ann, present=self.present, source=source)
 
 
 STALE_UPLOAD_SECONDS = 24 * 3600
@@ -339,20 +345,27 @@ def write_store(
     index_config: IndexConfig = IndexConfig(),
     extra: Mapping[str, Any] | None = None,
     frames: FrameTable | None = None,
+    index: str | None = None,
 ) -> Store:
     """Write the rows into a new generation and a new version, atomically, and make it live; returns it opened.
 
     embeddings may be memory-mapped float32 or float16 arrays: they are copied in blocks of rows.
+    index names the backend (backends.py: faiss, milvus, milvus://HOST:PORT[/COLLECTION]); None keeps the
+    store's own, or FAISS for a new store.
     """
     path = Path(path)
     rows = Rows(items, embeddings, frames)
+    backend = parse_backend(index, store_name=path.name) if index is not None else None
     with writing(path):
+        if index is None and (path / "CURRENT").is_file():
+            with contextlib.suppress(StoreError):
+                backend = backend_of(open_store(path).manifest)
         meta = {"encoder": dict(encoder), **(dict(extra) if extra else {})}
-        return _new_generation(path, rows, scaler, list(report), index_config, meta)
+        return _new_generation(path, rows, scaler, list(report), index_config, meta, backend)
 
 
 def _new_generation(path: Path, rows: Rows, scaler: AudioScaler, report: list, config: IndexConfig,
-                    meta: Mapping[str, Any]) -> Store:
+                    meta: Mapping[str, Any], backend: Mapping[str, Any] | None = None) -> Store:
     data = path / "data"
     data.mkdir(parents=True, exist_ok=True)
     name = _next_name(data, "g")
@@ -369,10 +382,16 @@ def _new_generation(path: Path, rows: Rows, scaler: AudioScaler, report: list, c
     present = np.array(col.open_rows(gen / "present.u8", np.uint8, len(rows.items), len(MODALITIES)), dtype=bool)
     retriever = Retriever({m: col.open_rows(col.vector_file(gen, m), np.float16, len(rows.items), dims[m])
                            for m in MODALITIES}, config=config, present=present)
-    anns = retriever.build_ann()
-    trained = {m: {"rows": ann.size, "error": _error(ann)} for m, ann in anns.items()}
-    manifest = _manifest(meta, name, len(rows.items), 0, sizes, dims, present, config, retriever.kinds,
-                         trained, frames=sizes["frames"], videos=_videos(gen, sizes["frames"]))
+    if backend is None:
+        anns = retriever.build_ann()
+        trained, kinds = {m: {"rows": ann.size, "error": _error(ann)} for m, ann in anns.items()}, retriever.kinds
+    else:
+        from mmrec_core import milvus
+
+        anns, trained = {}, {}
+        kinds = milvus.build(path, backend, name, retriever.embeddings, present, config)
+    manifest = _manifest(meta, name, len(rows.items), 0, sizes, dims, present, config, kinds,
+                         trained, frames=sizes["frames"], videos=_videos(gen, sizes["frames"]), backend=backend)
     return _commit(path, manifest, report, scaler, {m: ("save", a) for m, a in anns.items()}, dead=np.zeros(0, np.int64))
 
 
@@ -413,7 +432,8 @@ def _error(ann: AnnIndex) -> float:
 
 def _manifest(meta: Mapping[str, Any], gen: str, n_rows: int, n_dead: int, sizes: Mapping[str, int],
               dims: Mapping[str, int], present: np.ndarray, config: IndexConfig, kinds: Mapping[str, str],
-              trained: Mapping[str, Any], *, frames: int, videos: int, change: Change | None = None) -> dict[str, Any]:
+              trained: Mapping[str, Any], *, frames: int, videos: int, change: Change | None = None,
+              backend: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -425,7 +445,8 @@ def _manifest(meta: Mapping[str, Any], gen: str, n_rows: int, n_dead: int, sizes
         "dims": dict(dims),
         "counts": {**{m: int(present[:, j].sum()) for j, m in enumerate(MODALITIES)}, "video": videos},
         "frames": frames,
-        "index": {"config": config.__dict__, "kinds": dict(kinds), "trained": dict(trained)},
+        "index": {"config": config.__dict__, "kinds": dict(kinds), "trained": dict(trained),
+                  **({"backend": dict(backend)} if backend else {})},
         **({"last_change": change.to_json()} if change else {}),
         **meta,
     }
@@ -502,7 +523,7 @@ def _rewrite(store: Store, config: IndexConfig | None = None) -> Store:
     rows = Rows(Take(store.items, live), {m: Take(store.embeddings[m], live) for m in MODALITIES}, frames)
     config = config or IndexConfig(**store.manifest["index"]["config"])
     meta = {k: v for k, v in store.manifest.items() if k in ("encoder", "source")}
-    return _new_generation(store.path, rows, store.scaler, list(store.report), config, meta)
+    return _new_generation(store.path, rows, store.scaler, list(store.report), config, meta, backend_of(store.manifest))
 
 
 def _live_v2(path: Path) -> Store:
@@ -574,16 +595,26 @@ def _grow(live: Store, rows: Rows, gone: np.ndarray, new: np.ndarray, report: li
     config = IndexConfig(**manifest["index"]["config"])
     retriever = Retriever({m: col.open_rows(col.vector_file(gen, m), np.float16, n_rows, dims[m]) for m in MODALITIES},
                           config=config, present=present)
-    indexes, trained, notes = {}, {}, {}
-    for m in MODALITIES:
-        todo = _update_index(live, retriever, m, new, gone)
-        if todo is not None:
-            indexes[m], trained[m], notes[m] = todo
+    indexes, trained, notes, kinds, backend = {}, {}, {}, retriever.kinds, backend_of(manifest)
+    if backend is None:
+        for m in MODALITIES:
+            todo = _update_index(live, retriever, m, new, gone)
+            if todo is not None:
+                indexes[m], trained[m], notes[m] = todo
+    else:
+        from mmrec_core import milvus
+
+        kinds = manifest["index"]["kinds"]  # chosen when the generation was built; Milvus indexes new rows itself
+        removed = {m: int(live.present[gone, j].sum()) for j, m in enumerate(MODALITIES)}
+        notes = milvus.grow(path, backend, str(manifest["data"]), retriever.embeddings, present, new, removed, kinds)
     meta = {k: v for k, v in manifest.items() if k in ("encoder", "source")}
-    out = _manifest(meta, str(manifest["data"]), n_rows, len(dead), sizes, dims, present, config, retriever.kinds,
+    out = _manifest(meta, str(manifest["data"]), n_rows, len(dead), sizes, dims, present, config, kinds,
                     trained, frames=sizes["frames"], videos=_videos(gen, sizes["frames"], dead),
-                    change=Change(change.added, change.replaced, change.removed, notes))
-    return _commit(path, out, report, live.scaler, indexes, dead=dead)
+                    change=Change(change.added, change.replaced, change.removed, notes), backend=backend)
+    store = _commit(path, out, report, live.scaler, indexes, dead=dead)
+    if backend is not None:
+        milvus.committed(path, backend, str(manifest["data"]), gone)
+    return store
 
 
 def _update_index(live: Store, retriever: Retriever, m: str, new: np.ndarray, gone: np.ndarray
@@ -622,7 +653,8 @@ def _maybe_compact(store: Store, change: Change) -> tuple[Store, Change]:
     if rows and (rows - store.n_items) / rows > COMPACT_DEAD:
         store = _rewrite(store)
         change = Change(change.added, change.replaced, change.removed,
-                        {m: "rebuilt (compacted)" for m in store.manifest["index"]["trained"]}, compacted=True)
+                        {m: "rebuilt (compacted)" for m in store.manifest["index"]["trained"] or
+                         (store.manifest["index"]["kinds"] if backend_of(store.manifest) else ())}, compacted=True)
     return store, change
 
 
@@ -663,9 +695,11 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _prune(path: Path, *, keep: int) -> None:
-    """Drop old versions, generations no kept version reads, and leftover temp folders (never the live one)."""
+    """Drop old versions, generations no kept version reads (and their Milvus collections), and leftover temp
+    folders (never the live one)."""
     live = (path / "CURRENT").read_text().strip()
     versions = sorted(p for p in (path / "versions").iterdir() if p.name.startswith("v"))
+    backends = {m.get("data"): backend_of(m) for m in map(_manifest_of, versions) if backend_of(m)}
     for old in versions[:-keep]:
         if old.name != live:
             shutil.rmtree(old, ignore_errors=True)
@@ -673,15 +707,28 @@ def _prune(path: Path, *, keep: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if not (path / "data").is_dir():
         return
-    used = set()
-    for v in (path / "versions").glob("v*"):
-        try:
-            used.add(str(json.loads((v / "manifest.json").read_text()).get("data")))
-        except (OSError, ValueError):
-            continue
+    used = {str(_manifest_of(v).get("data")) for v in (path / "versions").glob("v*")}
     for gen in (path / "data").iterdir():
         if gen.name.startswith(".tmp-") or (gen.name.startswith("g") and gen.name not in used):
             shutil.rmtree(gen, ignore_errors=True)
+    for gen, backend in backends.items():
+        if gen not in used:
+            _drop_collection(path, str(gen), backend)
+
+
+def _manifest_of(version: Path) -> dict[str, Any]:
+    try:
+        return json.loads((version / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _drop_collection(path: Path, generation: str, backend: Mapping[str, Any]) -> None:
+    """A pruned generation's Milvus collection goes with it (best effort, like the folders)."""
+    from mmrec_core import milvus
+
+    with contextlib.suppress(StoreError):
+        milvus.drop(path, backend, generation)
 
 
 def store_media(path: Path, src: Path, key: str) -> str:
