@@ -155,10 +155,12 @@ class Retriever:
     def build_ann(self) -> dict[str, AnnIndex]:
         """Build the ANN index of every modality whose kind is not flat (and has rows)."""
         with self._build_lock:  # sessions searching at once build a missing index once, not once each
-            for j, m in enumerate(MODALITIES):
-                rows = np.flatnonzero(self.present[:, j])
-                if self.kinds[m] != "flat" and m not in self.ann and rows.size:
-                    self.ann[m] = AnnIndex.build(self.embeddings[m], rows, self.kinds[m], self.config)
+            todo = [m for j, m in enumerate(MODALITIES)
+                    if self.kinds[m] != "flat" and m not in self.ann and self.present[:, j].any()]
+            # FAISS releases the GIL: the modalities build side by side (one thread each)
+            built = _POOL.map(lambda m: AnnIndex.build(self.embeddings[m], np.flatnonzero(self.present[:, MODALITIES.index(m)]),
+                                                       self.kinds[m], self.config), todo)
+            self.ann.update(zip(todo, built))
         return self.ann
 
     @property
