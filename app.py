@@ -19,6 +19,7 @@ PAGES = {
     "map": st.Page("pages/map.py", title="Embedding map", icon=":material/scatter_plot:", url_path="map"),
     "compare": st.Page("pages/compare.py", title="Compare & evaluate", icon=":material/balance:", url_path="compare"),
 }
+LIVE = {"search"}  # pages that draw the weight controls in a fragment with their results (see ui.sidebar)
 page = st.navigation(list(PAGES.values()))
 name = next(k for k, p in PAGES.items() if p.url_path == page.url_path)
 
@@ -27,7 +28,7 @@ wanted = ui.ss.pop("url_page", None)
 if wanted in PAGES and wanted != name:
     st.switch_page(PAGES[wanted])
 
-ui.sidebar()
+ui.sidebar(controls=name not in LIVE)
 ui.sync_url(name)
 ui.show_flash()
 _encoders.encode_panel()

@@ -226,11 +226,13 @@ def engine() -> Engine | None:
 def require_engine() -> Engine:
     """The current Engine, or stop the page with a hint to add a catalog."""
     eng = engine()
-    if eng is None:
-        st.info("No store is open. Add a catalog on the Catalog page.")
-        st.stop()
-    if not eng.store.n_items:
-        st.warning(f"Store {ss.view.store!r} holds no items. Add a catalog on the Catalog page.")
+    if eng is None or not eng.store.n_items:
+        if ss.get("_controls_pending"):  # the page would have drawn them after this (sidebar(controls=False))
+            view_controls()
+        if eng is None:
+            st.info("No store is open. Add a catalog on the Catalog page.")
+        else:
+            st.warning(f"Store {ss.view.store!r} holds no items. Add a catalog on the Catalog page.")
         st.stop()
     return eng
 
@@ -245,21 +247,37 @@ def _on_store() -> None:
     open_store_view(ss.w_store)
 
 
-def sidebar() -> None:
-    """The controls every page shares: store, encoder, alpha, per-modality weights, fusion strategy, K."""
+def sidebar(*, controls: bool = True) -> None:
+    """The controls every page shares: store, encoder, then alpha, per-modality weights, fusion strategy and K.
+
+    With controls=False the page draws alpha ... K itself with view_controls(), from the fragment that holds its
+    results: moving them then reruns that fragment alone, not the page. They keep their place in the sidebar.
+    """
     view = ss.view
     names = store_names()
     if view.store not in names:
         names = [view.store, *names]
-    strategies = list_strategies()
-    ss.w_store, ss.w_alpha, ss.w_strategy, ss.w_k = view.store, round(view.alpha, 2), view.strategy, view.k
-    for m in MODALITIES:
-        ss[f"w_{m}"] = round(getattr(view.weights, m), 2)
+    ss.w_store = view.store
     from pages import _encoders  # it builds on this module
 
     with st.sidebar:
         st.selectbox("Store", names, key="w_store", on_change=_on_store)
         _encoders.encoder_picker()
+        ss._controls_box = st.container()  # view_controls() draws here, also from a page's fragment
+    ss._controls_pending = True
+    if controls:
+        view_controls()
+
+
+def view_controls() -> None:
+    """Alpha, one weight per modality, the fusion strategy and K, in their place in the sidebar (see sidebar())."""
+    view = ss.view
+    strategies = list_strategies()
+    ss.w_alpha, ss.w_strategy, ss.w_k = round(view.alpha, 2), view.strategy, view.k
+    for m in MODALITIES:
+        ss[f"w_{m}"] = round(getattr(view.weights, m), 2)
+    ss._controls_pending = False
+    with ss._controls_box:
         st.slider("Text ↔ image (alpha)", 0.0, 1.0, step=0.01, key="w_alpha",
                   on_change=_from_widget, args=("w_alpha", session.with_alpha),
                   help="0 = text only, 1 = image only. Sets the text weight to 1 − alpha and the image weight to alpha.")
@@ -336,6 +354,14 @@ def set_query_media(modality: str, widget: str) -> None:
 def clear_query_media(modality: str) -> None:
     ss.query_media = {**ss.query_media, modality: None}
     ss.uploader_gen += 1
+
+
+def item_title(store: Store, item_id: str) -> str:
+    """An item's title (its id when it has none, or when the store has no such item); looks up one row only."""
+    try:
+        return store.items[store.row_of(item_id)].get("title") or item_id
+    except MMRecError:
+        return item_id
 
 
 def more_like_this(item_id: str) -> None:

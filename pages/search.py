@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mmrec_core.query import Query
 from mmrec_core.session import md_escape
 from pages import _cards as cards
 from pages import _ui as ui
@@ -32,20 +33,30 @@ with st.container(horizontal=True):
         if ss.query_media[m]:
             st.button(icon=":material/close:", label=f"{m}: {md_escape(ss.query_media[m][0])}", key=f"clear-{m}",
                       on_click=ui.clear_query_media, args=(m,))
-    titles = {it["id"]: it.get("title") or it["id"] for it in store.items}
     for iid in ss.view.items:
-        title = titles.get(iid, iid)
-        st.button(icon=":material/close:", label=f"more like: {md_escape(title)}", key=f"clear-seed-{iid}",
+        st.button(icon=":material/close:", label=f"more like: {md_escape(ui.item_title(store, iid))}", key=f"clear-seed-{iid}",
                   on_click=lambda iid=iid: ui.set_view(items=tuple(i for i in ss.view.items if i != iid)))
 
-hits = ui.search_hits(eng)
-if hits:
-    view = ss.view
-    st.caption(f"Top {len(hits)} of {len(store.items)} items · strategy {view.strategy} · weights "
-               + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
-    cands = ss.search_cache.get("cands")
-    cards.results(store, hits, key="search", explain=(eng, view.text, cands.query) if cands is not None else None)
-    st.download_button("Download results (CSV)", cards.hits_csv(hits), file_name="mmrec-results.csv",
-                       mime="text/csv", on_click="ignore")
-elif ss.search_cache.get("cands") is not None:
-    st.warning("No item matches under these weights: give weight to a modality the query has.")
+
+@st.fragment
+def live_results(query: Query) -> None:
+    """The results and the weight controls (drawn into the sidebar): moving a weight, a like or "Why" reruns
+    only this, not the page."""
+    if ui.current_query() != query:  # a card's "Similar" changed the query: the whole page follows
+        st.rerun()
+    hits = ui.search_hits(eng)
+    if hits:
+        view = ss.view
+        st.caption(f"Top {len(hits)} of {store.n_items} items · strategy {view.strategy} · weights "
+                   + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
+        cands = ss.search_cache.get("cands")
+        cards.results(store, hits, key="search", explain=(eng, view.text, cands.query) if cands is not None else None)
+        st.download_button("Download results (CSV)", cards.hits_csv(hits), file_name="mmrec-results.csv",
+                           mime="text/csv", on_click="ignore")
+    elif ss.search_cache.get("cands") is not None:
+        st.warning("No item matches under these weights: give weight to a modality the query has.")
+    ui.view_controls()  # last, so that the first new score goes out sooner; they keep their place in the sidebar
+    ui.sync_url("search")  # app.py does it on full runs only
+
+
+live_results(ui.current_query())

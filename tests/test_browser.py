@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="needs Debian's /
 
 
 @pytest.fixture(scope="module")
-def server(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`streamlit run app.py` with MMREC_HOME holding the tiny catalog as the 'demo' store."""
+def browser_home(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MMREC_HOME holding the tiny catalog (and a hostile item) as the 'demo' store."""
     from mmrec_core.ingest import ingest
 
     home = tmp_path_factory.mktemp("browser-home")
@@ -33,7 +33,13 @@ def server(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
     with open(home / "catalog" / "catalog.csv", "a", newline="", encoding="utf-8") as f:
         csv.writer(f).writerow(["xss", HOSTILE_TITLE, HOSTILE_DESCRIPTION, "", "", "<b>bold</b>;evil", ""])
     ingest(home / "catalog", home / "stores" / "demo")
-    with app_server(home) as url:
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(browser_home: Path):
+    """`streamlit run app.py` on browser_home."""
+    with app_server(browser_home) as url:
         yield url
 
 
@@ -111,3 +117,44 @@ def test_hostile_titles_render_as_text_and_run_nothing(server, page):
     settle(pg)
     assert pg.evaluate("typeof window.__pwned") == "undefined"
     pg.screenshot(path=OUT / "hostile.png", full_page=True)
+
+
+def shown_scores(pg) -> list[tuple[float, dict[str, float]]]:
+    """Each card's score line ('score 0.742 = text +0.406 · image +0.337') as (score, {modality: contribution})."""
+    out = []
+    for line in scores(pg):
+        total, _, parts = line.removeprefix("score ").partition(" = ")
+        out.append((float(total), {m: float(v) for m, v in (p.split(" ") for p in parts.split(" · ") if p)}))
+    return out
+
+
+def test_alpha_keys_rescore_the_cards_as_the_library_does(server, browser_home, page):
+    """Keys on the sidebar's alpha slider re-rank on screen exactly as mmrec_core ranks for those weights.
+
+    On the Search page the slider is drawn by the results' fragment (pages/search.py), which reruns alone;
+    the URL must still follow.
+    """
+    from mmrec_core.fusion import Weights
+    from mmrec_core.query import Engine, Query
+    from mmrec_core.store import open_store
+
+    eng = Engine(open_store(browser_home / "stores" / "demo"))
+    pg = page
+    pg.goto(f"{server}/?q=a+round+ball&k=5&wa=0&alpha=0.5")
+    pg.get_by_text("Why these results").wait_for(timeout=120_000)
+    settle(pg)
+    thumb = pg.get_by_role("slider", name="Text ↔ image (alpha)")
+    for key, alpha in (("ArrowRight", 0.51), ("ArrowRight", 0.52), ("Home", 0.0), ("PageUp", 0.1)):
+        thumb.focus()
+        thumb.press(key)
+        pg.wait_for_url(re.compile(f"alpha={alpha:.2f}"), timeout=60_000)  # written at the end of the rerun
+        settle(pg)
+        want = eng.search(Query(text="a round ball"), Weights.from_alpha(alpha, audio=0.0), k=5)
+        assert [h.replace("\u200b", "") for h in headings(pg)] == [f"{i}. {h.item['title']}" for i, h in enumerate(want, 1)]
+        got = shown_scores(pg)
+        assert len(got) == len(want), key
+        for (score, parts), hit in zip(got, want):
+            assert score == pytest.approx(hit.score, abs=0.0015)
+            assert parts == pytest.approx({m: v for m, v in hit.contributions.items() if v}, abs=0.0015)
+        assert f"wt={1 - alpha:.2f}" in pg.url and f"wi={alpha:.2f}" in pg.url
+        assert not pg.locator('[data-testid="stException"]').count()
