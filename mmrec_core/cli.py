@@ -33,6 +33,24 @@ def _weights(args: argparse.Namespace) -> Weights:
     return w
 
 
+def _engine(args: argparse.Namespace):
+    """--engine local|ray [--ray-address ADDRESS]: where ingest's decoding and encoding run."""
+    from mmrec_core.engines import get_engine
+
+    if args.engine != "ray":
+        if args.ray_address:
+            raise MMRecError(f"--ray-address needs --engine ray (got --engine {args.engine})")
+        return get_engine(args.engine)
+    return get_engine("ray", address=args.ray_address)
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="where decoding and encoding run: local (this process, default) or ray (Ray Data, "
+                   "pip install 'mmrec[scale]')")
+    p.add_argument("--ray-address", help="a Ray cluster to join (HOST:PORT, ray://HOST:10001, auto); default: a local Ray")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from mmrec_core.backends import backend_of, describe
     from mmrec_core.ingest import catalog_of_store, ingest
@@ -45,7 +63,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     src = Path(args.src)
     if (src / "CURRENT").is_file():  # a store: re-encode its items (e.g. with another encoder)
         src = catalog_of_store(open_store(src))
-    report = ingest(src, args.store, encoder=args.encoder, progress=_progress_printer(), index=args.index)
+    report = ingest(src, args.store, encoder=args.encoder, progress=_progress_printer(), index=args.index,
+                    engine=_engine(args))
     if report.warning:
         print(f"warning: {report.warning}", file=sys.stderr)
     summary = report.summary()
@@ -76,7 +95,7 @@ def _print_change(summary: dict, change: dict) -> None:
 def cmd_add(args: argparse.Namespace) -> int:
     from mmrec_core.ingest import add
 
-    report = add(args.src, args.store, progress=_progress_printer())
+    report = add(args.src, args.store, progress=_progress_printer(), engine=_engine(args))
     summary = report.summary()
     summary["problem_list"] = [p.__dict__ for p in report.problems]
     if args.json:
@@ -230,11 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"{DEFAULT_ENCODER} (offline default), bridge, or openclip:ARCH/TAG_OR_FILE")
     p.add_argument("--index", help="index backend: faiss (default for a new store), milvus (Milvus Lite inside the "
                    "store) or milvus://HOST:PORT[/COLLECTION] (a Milvus server); default: the store's own")
+    _engine_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("add", help="add a catalog's items to a store in place (an id it holds is replaced)")
     p.add_argument("src", help="catalog folder, catalog.csv or .zip")
     p.add_argument("--store", required=True)
+    _engine_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_add)
     p = sub.add_parser("remove", help="remove items from a store in place")

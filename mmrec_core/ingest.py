@@ -7,10 +7,9 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -19,10 +18,10 @@ from mmrec_core.audio import AudioScaler
 from mmrec_core.cache import EmbeddingCache, content_key
 from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
 from mmrec_core.encoders import DEFAULT_ENCODER, EncoderSet, cache_dir, load_encoders
+from mmrec_core.engines import Batch, EncodingEngine, Job, get_engine
 from mmrec_core.errors import CatalogError, MediaError
 from mmrec_core.fusion import MODALITIES
 from mmrec_core.index import IndexConfig
-from mmrec_core.media import load_audio, load_image
 from mmrec_core.store import Change, Rows, Store, add_items, open_store, store_media, write_store
 from mmrec_core.vectors import l2_normalize
 
@@ -32,6 +31,7 @@ Progress = Callable[[str, int, int], None]
 SEED_FILE = "embeddings-seed.npz"
 FRAMES_CACHE = "frames-v1"  # cache namespace of sampled frame vectors: change it when the sampling changes
 KINDS = (*MODALITIES, "video")  # what ingest embeds: video frames land in the image space, soundtracks in audio
+_Runner = Callable[..., Iterator[Batch]]  # run(kind, jobs, batch_size=...): the engine's batches, as they finish
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -114,8 +114,11 @@ def ingest(
     batch_size: int = 32,
     index_config: IndexConfig = IndexConfig(),
     index: str | None = None,
+    engine: str | EncodingEngine = "local",
 ) -> IngestReport:
     """Read `src` (folder, catalog.csv, .zip or a Catalog), embed every modality, write a new store version.
+
+    engine: where decoding and encoding run: local (this process) or ray (Ray Data; engines.get_engine), or an engine.
 
     index: the index backend (faiss, milvus, milvus://HOST:PORT[/COLLECTION]); None keeps the store's, or faiss.
     """
@@ -125,7 +128,7 @@ def ingest(
                            encoder=_encoder_info(encoders, spec), report=_report(work), index_config=index_config,
                            extra={"source": str(catalog.root)}, frames=rows.frames, index=index), None
 
-    return _run(src, store_path, encoder, cache, progress, batch_size, write)
+    return _run(src, store_path, encoder, cache, progress, batch_size, write, get_engine(engine))
 
 
 def add(
@@ -135,6 +138,7 @@ def add(
     cache: EmbeddingCache | None = None,
     progress: Progress = _no_progress,
     batch_size: int = 32,
+    engine: str | EncodingEngine = "local",
 ) -> IngestReport:
     """Embed the items of `src` with the store's own encoder and add them to the live store in place.
 
@@ -148,12 +152,13 @@ def add(
         rows, _ = _assemble(catalog, Path(store_path), encoders, work, live.scaler)
         return add_items(store_path, rows, encoder=_encoder_info(encoders, spec), report=_report(work))
 
-    return _run(src, store_path, spec, cache, progress, batch_size, write)
+    return _run(src, store_path, spec, cache, progress, batch_size, write, get_engine(engine))
 
 
 def _run(src: str | Path | Catalog, store_path: str | Path, encoder: str, cache: EmbeddingCache | None,
          progress: Progress, batch_size: int,
-         write: Callable[[Catalog, EncoderSet, str, _Work], tuple[Store, Change | None]]) -> IngestReport:
+         write: Callable[[Catalog, EncoderSet, str, _Work], tuple[Store, Change | None]],
+         engine: EncodingEngine) -> IngestReport:
     start = time.perf_counter()
     store_path = Path(store_path)
     store_path.mkdir(parents=True, exist_ok=True)
@@ -167,13 +172,14 @@ def _run(src: str | Path | Catalog, store_path: str | Path, encoder: str, cache:
             seed = catalog.root / SEED_FILE
             cache = default_cache(seeds=[seed] if seed.is_file() else [])
         encoders, warning = load_encoders(encoder)
+        spec = encoder if warning is None else encoders.name
+        run = functools.partial(engine.run, encoders=encoders, spec=spec)
         work = _Work(problems=list(catalog.problems))
-        _embed_text(catalog.items, encoders, cache, work, progress, batch_size)
-        _embed_media(catalog.items, "image", encoders, cache, work, progress, batch_size)
-        _embed_media(catalog.items, "audio", encoders, cache, work, progress, batch_size)
-        _embed_media(catalog.items, "video", encoders, cache, work, progress, batch_size)
+        _embed_text(catalog.items, encoders, cache, work, progress, batch_size, run)
+        for kind in ("image", "audio", "video"):
+            _embed_media(catalog.items, kind, encoders, cache, work, progress, batch_size, run)
         progress("store", 0, 1)
-        store, change = write(catalog, encoders, encoder if warning is None else encoders.name, work)
+        store, change = write(catalog, encoders, spec, work)
         progress("store", 1, 1)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -182,90 +188,63 @@ def _run(src: str | Path | Catalog, store_path: str | Path, encoder: str, cache:
 
 
 def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCache, work: _Work,
-                progress: Progress, batch_size: int) -> None:
-    todo = {i: it.text for i, it in enumerate(items) if it.text}
-    keys = {i: content_key(text) for i, text in todo.items()}
-    _fill("text", todo, keys, encoders.text.encode, encoders.text.name, cache, work, progress, batch_size * 2)
+                progress: Progress, batch_size: int, run: _Runner) -> None:
+    jobs = {i: Job(i, "text", it.text) for i, it in enumerate(items) if it.text}
+    keys = {i: content_key(it.text) for i, it in enumerate(items) if it.text}
+    _fill("text", jobs, keys, encoders.text.name, cache, work, progress, items,
+          functools.partial(run, "text", batch_size=batch_size * 2))
 
 
-def _embed_media(items: Sequence[Item], modality: str, encoders: EncoderSet, cache: EmbeddingCache,
-                 work: _Work, progress: Progress, batch_size: int) -> None:
-    """Images, audio (an audio file, else a video's soundtrack) or video frames, decoded one batch ahead."""
-    if modality == "video":  # frames through the image encoder; cached as packed (times, frame vectors)
-        paths = {i: it.video for i, it in enumerate(items) if it.video is not None}
+def _embed_media(items: Sequence[Item], kind: str, encoders: EncoderSet, cache: EmbeddingCache,
+                 work: _Work, progress: Progress, batch_size: int, run: _Runner) -> None:
+    """Images, audio (an audio file, else a video's soundtrack) or video frames: one job per readable file."""
+    if kind == "video":  # frames through the image encoder; cached as packed (times, frame vectors)
+        jobs = {i: Job(i, "video", it.video) for i, it in enumerate(items) if it.video is not None}
         enc_name = f"{encoders.image.name}/{FRAMES_CACHE}"
-        fn = functools.partial(video.encode_clips, encoders.image.encode)
         batch_size = max(1, batch_size // 8)  # up to 16 frames a clip
-        loaders: dict[int, Callable[[Path], Any]] = dict.fromkeys(paths, video.load_video)
-    elif modality == "audio":  # raw features: the catalog's scaler turns them into embeddings in _write
-        paths = {i: it.audio or it.video for i, it in enumerate(items) if (it.audio or it.video) is not None}
-        enc = encoders.audio
-        enc_name, fn = enc.name, enc.features
-        loaders = {i: functools.partial(load_audio, sr=enc.sample_rate) if items[i].audio is not None
-                   else functools.partial(video.load_soundtrack, sr=enc.sample_rate) for i in paths}
+    elif kind == "audio":  # raw features: the catalog's scaler turns them into embeddings in _assemble
+        jobs = {i: Job(i, "audio", it.audio) if it.audio is not None else Job(i, "soundtrack", it.video)
+                for i, it in enumerate(items) if (it.audio or it.video) is not None}
+        enc_name = encoders.audio.name
     else:
-        paths = {i: it.image for i, it in enumerate(items) if it.image is not None}
-        enc_name, fn = encoders.image.name, encoders.image.encode
-        loaders = dict.fromkeys(paths, load_image)
+        jobs = {i: Job(i, "image", it.image) for i, it in enumerate(items) if it.image is not None}
+        enc_name = encoders.image.name
     keys: dict[int, str] = {}
-    for i, p in paths.items():
+    for i, job in jobs.items():
         try:
-            keys[i] = work.file_key(p)
+            keys[i] = work.file_key(Path(job.source))
         except OSError as exc:
-            work.problems.append(Problem(items[i].id, modality, f"cannot read file: {exc}"))
-
-    def decode(batch_idx: Sequence[int]) -> tuple[list[int], list[Any], list[Problem]]:
-        decoded, ok, problems = [], [], []
-        for i in batch_idx:
-            try:
-                decoded.append(loaders[i](paths[i]))
-                ok.append(i)
-            except MediaError as exc:
-                soundtrack = modality == "audio" and items[i].audio is None  # said apart from the audio file's problems
-                problems.append(Problem(items[i].id, modality, f"soundtrack: {exc}" if soundtrack else str(exc)))
-                continue
-            if getattr(decoded[-1], "note", ""):  # a clip sampled only in part
-                problems.append(Problem(items[i].id, modality, decoded[-1].note))
-        return ok, decoded, problems
-
-    _fill(modality, {i: i for i in keys}, keys, fn, enc_name, cache, work, progress, batch_size, prepare=decode)
-    for i, p in paths.items():
-        if i in work.vectors[modality]:
-            work.keys[modality][i] = keys[i]
+            work.problems.append(Problem(items[i].id, kind, f"cannot read file: {exc}"))
+    _fill(kind, {i: jobs[i] for i in keys}, keys, enc_name, cache, work, progress, items,
+          functools.partial(run, kind, batch_size=batch_size))
+    for i in keys:
+        if i in work.vectors[kind]:
+            work.keys[kind][i] = keys[i]
 
 
-def _fill(modality: str, todo: dict[int, Any], keys: dict[int, str], encode: Callable[[list[Any]], np.ndarray],
-          encoder_name: str, cache: EmbeddingCache, work: _Work, progress: Progress, batch_size: int, *,
-          prepare: Callable[[Sequence[int]], tuple[list[int], list[Any], list[Problem]]] | None = None) -> None:
-    """Take what the cache has, encode the rest in batches, report progress, write back to the cache.
+def _fill(kind: str, jobs: dict[int, Job], keys: dict[int, str], encoder_name: str, cache: EmbeddingCache,
+          work: _Work, progress: Progress, items: Sequence[Item], run: Callable[[list[Job]], Iterator[Batch]]) -> None:
+    """Take what the cache has, have the engine encode the rest, report progress, write back to the cache.
 
-    `prepare(batch) -> (ok, inputs, problems)` turns item indices into encoder inputs (decoding media);
-    it runs one batch ahead in a thread, so decoding overlaps the encoder's forward pass.
+    The cache is written batch by batch as the engine finishes them, so a killed ingest resumes from it.
     """
     hits = cache.get_many(encoder_name, keys.values())
-    missing = [i for i in todo if keys[i] not in hits]
-    for i in todo:
+    missing = [job for i, job in jobs.items() if keys[i] not in hits]
+    for i in jobs:
         if keys[i] in hits:
-            work.vectors[modality][i] = hits[keys[i]]
-    work.cached[modality] = len(todo) - len(missing)
-    total, done = len(todo), len(todo) - len(missing)
-    progress(modality, done, total)
-    batches = [missing[start : start + batch_size] for start in range(0, len(missing), batch_size)]
-    prep = prepare or (lambda batch: (list(batch), [todo[i] for i in batch], []))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrec-decode") as pool:
-        ahead = pool.submit(prep, batches[0]) if batches else None
-        for k, batch in enumerate(batches):
-            ok, inputs, problems = ahead.result()
-            ahead = pool.submit(prep, batches[k + 1]) if k + 1 < len(batches) else None
-            work.problems.extend(problems)
-            if ok:
-                vecs = encode(inputs)
-                cache.put_many(encoder_name, {keys[i]: v for i, v in zip(ok, vecs)})
-                for i, v in zip(ok, vecs):
-                    work.vectors[modality][i] = v
-                work.encoded[modality] += len(ok)
-            done += len(batch)
-            progress(modality, done, total)
+            work.vectors[kind][i] = hits[keys[i]]
+    work.cached[kind] = len(jobs) - len(missing)
+    total, done = len(jobs), len(jobs) - len(missing)
+    progress(kind, done, total)
+    for batch in run(missing):
+        work.problems.extend(Problem(items[i].id, kind, reason) for i, reason in batch.problems)
+        if batch.encoded:
+            cache.put_many(encoder_name, {keys[i]: v for i, v in zip(batch.encoded, batch.vectors)})
+            for i, v in zip(batch.encoded, batch.vectors):
+                work.vectors[kind][i] = v
+            work.encoded[kind] += len(batch.encoded)
+        done += batch.jobs
+        progress(kind, done, total)
 
 
 def _encoder_info(encoders: EncoderSet, spec: str) -> dict[str, str]:

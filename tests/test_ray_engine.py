@@ -1,0 +1,118 @@
+"""The Ray Data engine against the in-process one: same vectors, same problems, the driver's cache, progress.
+
+One local Ray and one Ray ingest per module (a pipeline per kind costs seconds): the tiny catalog plus two
+clips (one silent), so every reader runs: text, image, audio, soundtrack and video frames.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, write_tiny_catalog
+from mmrec_core.cache import EmbeddingCache
+from mmrec_core.engines import InProcess, get_engine
+from mmrec_core.errors import MMRecError, UnknownNameError
+from mmrec_core.ingest import ingest
+
+ray = pytest.importorskip("ray")
+CLIPS = ROOT / "assets" / "video" / "clips"
+
+
+class Spy:
+    """An engine that counts the jobs handed to the one it wraps."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.jobs = inner, inner.name, 0
+
+    def run(self, kind, jobs, **kw):
+        self.jobs += len(jobs)
+        yield from self.inner.run(kind, jobs, **kw)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("ray")
+    cat = write_tiny_catalog(tmp / "cat")
+    (cat / "vid").mkdir()
+    for clip in ("puck-push.mp4", "ball-drop.mp4"):  # silent, and with a soundtrack
+        shutil.copy(CLIPS / clip, cat / "vid" / clip)
+    with open(cat / "catalog.csv", "a", newline="", encoding="utf-8") as f:
+        f.write("puck,Puck,a puck pushed on a table,,,physics,,vid/puck-push.mp4\n")
+        f.write("ball,Ball,a ball drops,,,physics,,vid/ball-drop.mp4\n")
+    with open(cat / "catalog.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    rows[0].append("video")
+    rows = [r + [""] * (len(rows[0]) - len(r)) for r in rows]
+    with open(cat / "catalog.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    started = not ray.is_initialized()
+    engine = Spy(get_engine("ray", num_cpus=2))
+    calls: list[tuple[str, int, int]] = []
+    local = ingest(cat, tmp / "local", cache=EmbeddingCache(tmp / "local.sqlite"))
+    remote = ingest(cat, tmp / "ray", cache=EmbeddingCache(tmp / "ray.sqlite"), engine=engine,
+                    progress=lambda *call: calls.append(call))
+    yield {"local": local, "ray": remote, "calls": calls, "engine": engine, "cat": cat, "tmp": tmp}
+    if started:
+        ray.shutdown()
+
+
+def test_same_vectors_as_in_process(runs):
+    a, b = runs["local"].store, runs["ray"].store
+    assert a.ids == b.ids and a.counts() == b.counts() and a.counts()["video"] == 2
+    for m in ("text", "image", "audio"):
+        np.testing.assert_allclose(b.vectors(m, b.live_rows), a.vectors(m, a.live_rows), atol=1e-5)
+    fa, fb = a.frames, b.frames
+    np.testing.assert_array_equal(np.asarray(fb.rows), np.asarray(fa.rows))
+    np.testing.assert_allclose(np.asarray(fb.vectors), np.asarray(fa.vectors), atol=1e-5)
+    assert runs["ray"].encoded == runs["local"].encoded
+
+
+def test_same_problem_report(runs):
+    assert runs["ray"].problems == runs["local"].problems
+    reasons = {(p.item_id, p.modality): p.reason for p in runs["ray"].problems}
+    assert "cannot decode image" in reasons[("broken-img", "image")]
+    assert reasons[("puck", "audio")].startswith("soundtrack:")
+
+
+def test_progress_reaches_every_kind_total(runs):
+    calls = runs["calls"]
+    for kind in ("text", "image", "audio", "video"):
+        mine = [(done, total) for stage, done, total in calls if stage == kind]
+        assert mine and mine[-1][0] == mine[-1][1] and [d for d, _ in mine] == sorted(d for d, _ in mine)
+    assert calls[-1] == ("store", 1, 1)
+
+
+def test_the_driver_fills_the_cache_and_cached_items_never_go_to_ray(runs):
+    tmp, cache = runs["tmp"], EmbeddingCache(runs["tmp"] / "ray.sqlite")
+    again = ingest(runs["cat"], tmp / "local-again", cache=cache)  # in-process, from Ray's vectors
+    assert sum(again.encoded.values()) == 0
+    np.testing.assert_allclose(again.store.vectors("image", again.store.live_rows),
+                               runs["local"].store.vectors("image", runs["local"].store.live_rows), atol=1e-5)
+    before = runs["engine"].jobs
+    cached = ingest(runs["cat"], tmp / "ray-again", cache=cache, engine=runs["engine"])
+    # only the three files that failed to decode (nothing cached for them) are tried again, as in-process
+    assert runs["engine"].jobs - before == 3 and sum(cached.encoded.values()) == 0
+    assert cached.problems == runs["local"].problems
+
+
+def test_engines_are_chosen_by_name():
+    assert isinstance(get_engine("local"), InProcess) and get_engine("ray").name == "ray"
+    with pytest.raises(UnknownNameError, match="Available: local, ray"):
+        get_engine("spark")
+    with pytest.raises(MMRecError, match="no options"):
+        get_engine("local", address="x")
+
+
+def test_cli_takes_engine_and_ray_address():
+    from mmrec_core.cli import _engine, build_parser
+
+    args = build_parser().parse_args(["add", "cat", "--store", "s", "--engine", "ray", "--ray-address", "h:6379"])
+    assert _engine(args).address == "h:6379"
+    args = build_parser().parse_args(["ingest", "cat", "--store", "s", "--ray-address", "h:6379"])
+    with pytest.raises(MMRecError, match="--ray-address needs --engine ray"):
+        _engine(args)
