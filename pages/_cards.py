@@ -46,10 +46,11 @@ def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[st
         clip = clip if clip is not None and clip.is_file() else None
         at = frame.time if frame is not None else store.poster_time(item["id"]) if clip is not None else 0.0
         if clip is not None:  # the frame that matched (or the first sampled one) stands for the item
-            st.image(frame_thumbnail(str(clip), round(at, 3)), width="stretch", alt=item.get("title") or item["id"])
+            st.image(frame_thumbnail(str(clip), round(at, 3)), width="stretch", output_format="PNG",
+                     alt=item.get("title") or item["id"])
         elif store.counts().get("image"):  # a catalog without any image (e.g. movies as text) gets no empty tiles
             st.image(thumbnail(str(image) if image is not None and image.is_file() else None), width="stretch",
-                     alt=item.get("title") or item["id"])
+                     output_format="PNG", alt=item.get("title") or item["id"])
         st.markdown(f"**{session.md_escape(heading)}**")
         for line in lines:
             st.caption(line)
@@ -143,11 +144,12 @@ WHY_MODALITIES = "Each bar is a result's fused score split into the exact share 
 
 def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str] | None = None,
             rater: Rater = PROFILE, why: str = WHY_MODALITIES, more_like_this_button: bool = True,
-            explain: tuple[Engine, str, QueryVectors] | None = None) -> None:
+            explain: tuple[Engine, str, QueryVectors] | None = None, chart_folded: bool = False) -> None:
     """A grid of result cards and one chart of every result's exact contributions (per modality, or per model).
 
     With `explain` = (engine, query text, query vectors), each card has a "Why" button that opens the
-    explanation below the modality (words, image region, seconds) under the grid.
+    explanation below the modality (words, image region, seconds) under the grid. chart_folded: see
+    contribution_chart.
     """
     why_key = f"why-{key}" if explain is not None else None
     for i, (col, hit) in enumerate(zip(grid(len(hits)), hits), start=1):
@@ -157,11 +159,29 @@ def results(store: Store, hits: Sequence[Hit], *, key: str, extra: dict[str, str
                  rater=rater, more_like_this_button=more_like_this_button, frame=hit.frame, why_key=why_key)
     if explain is not None:
         why_panel(*explain, hits=hits, key=key)
-    if hits:
-        st.subheader("Why these results")
-        st.caption(why)
-        labels = [f"{i}. {h.item.get('title') or h.id}"[:40] for i, h in enumerate(hits, start=1)]
-        st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
+    contribution_chart(hits, key=key, why=why, folded=chart_folded)
+
+
+def contribution_chart(hits: Sequence[Hit], *, key: str, why: str = WHY_MODALITIES, folded: bool = False) -> None:
+    """The chart of every result's exact contributions, under "Why these results".
+
+    folded: in an expander, closed at first and drawn only while open: redrawing the chart costs the browser
+    about 40 ms of main-thread time per slider move on the Search page (bench/browser_latency.py).
+    """
+    if not hits:
+        return
+    labels = [f"{i}. {h.item.get('title') or h.id}"[:40] for i, h in enumerate(hits, start=1)]
+    if folded:
+        box = st.expander("Why these results: the scores split per modality, as a chart", key=f"{key}-chart-open",
+                          on_change="rerun")
+        if box.open:
+            with box:
+                st.caption(why)
+                st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
+        return
+    st.subheader("Why these results")
+    st.caption(why)
+    st.plotly_chart(contribution_figure(labels, [h.contributions for h in hits]), key=f"{key}-chart")
 
 
 MAX_EXPLANATIONS = 64  # kept per session, newest last

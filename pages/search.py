@@ -50,9 +50,10 @@ def live_results(query: Query) -> None:
         st.caption(f"Top {len(hits)} of {store.n_items} items · strategy {view.strategy} · weights "
                    + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
         cands = ss.search_cache.get("cands")
-        cards.results(store, hits, key="search", explain=(eng, view.text, cands.query) if cands is not None else None)
-        st.download_button("Download results (CSV)", cards.hits_csv(hits), file_name="mmrec-results.csv",
-                           mime="text/csv", on_click="ignore")
+        cards.results(store, hits, key="search", explain=(eng, view.text, cands.query) if cands is not None else None,
+                      chart_folded=True)
+        st.download_button("Download results (CSV)", lambda: cards.hits_csv(hits), file_name="mmrec-results.csv",
+                           mime="text/csv", on_click="ignore")  # the CSV is made when clicked, not on every move
     elif ss.search_cache.get("cands") is not None:
         st.warning("No item matches under these weights: give weight to a modality the query has.")
     ui.view_controls()  # last, so that the first new score goes out sooner; they keep their place in the sidebar
