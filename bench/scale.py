@@ -214,11 +214,12 @@ def du_gb(path: Path) -> float:
 def run(n: int, args: argparse.Namespace) -> dict:
     root = Path(args.store) if args.store else Path(tempfile.mkdtemp(prefix="mmrec-scale-"))
     path = root if args.store else root / "store"
-    if path.exists():
+    reuse = args.reuse and (path / "CURRENT").is_file()
+    if path.exists() and not reuse:
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        out: dict = {"n": n, "shape": args.shape, **build(n, path, args.shape), "store_gb": du_gb(path)}
+        out: dict = {"n": n, "shape": args.shape, **({} if reuse else build(n, path, args.shape)), "store_gb": du_gb(path)}
         qs = queries(n, args.shape, args.queries)
         qfile = path.parent / f".queries-{os.getpid()}.npz"
         np.savez(qfile, **{k.replace("->", "_").replace("+", "_"): v for k, v in qs.items()})
@@ -232,7 +233,7 @@ def run(n: int, args: argparse.Namespace) -> dict:
                                for k in KINDS}
         del served["tops"]
         out.update(served)
-        if not os.environ.get("MMREC_ROOT"):
+        if not os.environ.get("MMREC_ROOT") and not reuse:
             out.update(grow(path, n, args.shape))
             out["store_gb_after_grow"] = du_gb(path)
         if args.store:
@@ -253,6 +254,7 @@ def main() -> None:
     p.add_argument("--shape", default="real", choices=["real", "clustered"])
     p.add_argument("--queries", type=int, default=100, help="queries per kind")
     p.add_argument("--json", action="store_true", help="JSON lines only")
+    p.add_argument("--reuse", action="store_true", help="with --store: query the store there instead of building it")
     args = p.parse_args()
     for n in args.sizes:
         row = run(n, args)

@@ -74,7 +74,7 @@ def encode_panel() -> None:
                         "(`openclip:ViT-B-32/laion2b_s34b_b79k`) needs internet and fails within seconds without it.")
             spec = st.text_input("open_clip model", key="w_openclip_spec", placeholder="openclip:ViT-B-32@/path/to/model.safetensors").strip()
         target = variant_target(spec) if spec and spec != "openclip" else None
-        n = len(eng.store.items)
+        n = eng.store.n_items
         st.markdown(f"Store **{session.md_escape(ss.view.store)}** was built with `{store_spec(eng.store)}`. "
                     + (f"Encoding its {n} items with `{spec}` makes a new store **{target}**; the current one is kept. "
                        "Cached and shipped embeddings are reused, the rest is computed (a few images per second on a slow CPU)."
@@ -105,7 +105,7 @@ def encode_variant(store: Store, spec: str, target: str) -> None:
         st.error(f"Could not encode with {spec}: {exc}")
         return
     ui.open_store_view(target)
-    ui.flash("success", f"Store {target!r}: {len(report.store.items)} items encoded with {spec} in {report.seconds:.1f} s "
+    ui.flash("success", f"Store {target!r}: {report.store.n_items} items encoded with {spec} in {report.seconds:.1f} s "
                      f"({sum(report.encoded.values())} computed, {sum(report.cached.values())} from the cache).")
     st.rerun()
 

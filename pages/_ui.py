@@ -7,7 +7,6 @@ callbacks only call pure functions from mmrec_core.session / mmrec_core.profile.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import shutil
 import tempfile
@@ -318,25 +317,11 @@ def search_candidates(eng: Engine, query: Query) -> Candidates | None:
         try:
             with st.spinner("Encoding the query…"):
                 ss.search_cache = {"key": key, "cands": eng.candidates(query), "error": None}
-            _freeze_heap(str(eng.store.path), eng.store.version)
         except MMRecError as exc:
             ss.search_cache = {"key": key, "cands": None, "error": str(exc)}
     if ss.search_cache["error"]:
         st.error(ss.search_cache["error"])
     return ss.search_cache["cands"]
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _freeze_heap(path: str, version: str) -> None:
-    """Once per store version and process, when its first query has loaded the models: freeze the heap.
-
-    Streamlit collects garbage after every script run (gc.collect(2), runner.postScriptGC); with the
-    encoders loaded that walks half a million long-lived objects, about 300 ms of CPU after every slider
-    move here, taken from the browser drawing the results. Frozen objects are skipped by the collector
-    (refcounting still frees them); only cycles already unreachable at this moment would stay.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def search_hits(eng: Engine) -> list[Hit]:
