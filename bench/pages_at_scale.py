@@ -27,7 +27,7 @@ from helpers.browser import app_server, browser_page, settle  # noqa: E402
 
 # (page, path, what shows that the page is done: a Playwright selector)
 PAGES = [("search", "/?q={q}", "strong:text-matches('^1\\. ')"),
-         ("catalog", "/catalog", "[data-testid='stCaptionContainer']:text-matches('^[0-9,]+ item.s.$')"),
+         ("catalog", "/catalog", "[data-testid='stCaptionContainer']:has-text('item(s)')"),
          ("map", "/map?q={q}", ".js-plotly-plot"),
          ("compare", "/compare?q={q}", "[data-testid='stDataFrame'], [data-testid='stTable']"),
          ("profile", "/profile", "strong:text-matches('^1\\. ')")]
