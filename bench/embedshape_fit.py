@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".mmrec" / "embedshape-cache"
+sys.path.insert(0, str(ROOT / "scripts"))
+from aligned_sources import unpack  # noqa: E402  (apt-get download + dpkg-deb -x, once, into its package cache)
 DEMO_STORE = ROOT / ".mmrec" / "stores" / "demo"
 WESNOTH = "wesnoth-1.16-data"
 GNOME = "gnome-icon-theme"
@@ -41,22 +43,6 @@ PACKAGES = (WESNOTH, GNOME)
 UNIT_LIMIT = 400  # unit sprites sampled (seeded) out of ~960 stills, so one source does not dominate
 _FRAME_WORDS = {"attack", "defend", "die", "melee", "ranged", "moving", "idle", "death", "leading", "healing",
                 "flying", "magic", "flame", "bite", "ne", "se", "sw", "nw", "n", "s", "w", "e"}
-
-
-def unpack(package: str) -> Path:
-    """apt-get download + dpkg-deb -x into CACHE/pkgs/PACKAGE (once)."""
-    dest = CACHE / "pkgs" / package
-    if dest.is_dir():
-        return dest
-    debs = CACHE / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    if not list(debs.glob(f"{package}_*.deb")):
-        subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
-    tmp = dest.parent / f"{package}.tmp"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dpkg-deb", "-x", str(sorted(debs.glob(f"{package}_*.deb"))[-1]), str(tmp)], check=True)
-    tmp.rename(dest)
-    return dest
 
 
 def words(name: str) -> str:

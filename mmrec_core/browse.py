@@ -163,11 +163,6 @@ def map_rows(store: Store, *, size: int = MAP_SAMPLE, seed: int = 0) -> np.ndarr
     return np.sort(np.random.default_rng(seed).choice(live, size, replace=False))
 
 
-def with_rows(sample: np.ndarray, extra: Sequence[int]) -> np.ndarray:
-    """The sample plus rows that must be drawn (the query's top-K, the profile), ascending and unique."""
-    return np.union1d(sample, np.asarray(list(extra), np.int64))
-
-
 @dataclass(frozen=True)
 class MapView:
     """What the Embedding map draws: rows (p,) of the store, their coords (p, 2), present (p,), titles and groups.

@@ -96,9 +96,6 @@ class Store:
             self._live = np.flatnonzero(np.fromiter((bool(i) for i in self.id_list), bool, len(self.id_list)))
         return self._live
 
-    def is_live(self, row: int) -> bool:
-        return bool(self.id_list[row])
-
     @property
     def encoder(self) -> str:
         return str(self.manifest["encoder"]["name"])
@@ -507,14 +504,8 @@ class Take:
             yield self.data[int(r)]
 
 
-def rewrite(path: str | Path, *, index_config: IndexConfig | None = None) -> Store:
-    """Write the live items of a store into a new generation (compaction, or converting a format 1 store)."""
-    path = Path(path)
-    with writing(path):
-        return _rewrite(open_store(path), index_config)
-
-
 def _rewrite(store: Store, config: IndexConfig | None = None) -> Store:
+    """Write the live items of a store into a new generation (compaction, or converting a format 1 store)."""
     live = store.live_rows
     lo, hi = np.searchsorted(store.frames.rows, live), np.searchsorted(store.frames.rows, live + 1)
     keep = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if len(store.frames) else np.zeros(0, np.int64)
