@@ -399,15 +399,10 @@ def _empty_sizes() -> dict[str, int]:
 def _append(gen: Path, rows: Rows, dims: Mapping[str, int], sizes: Mapping[str, int]) -> dict[str, int]:
     """Append rows after the `sizes` a live version sees (cutting anything a killed writer left past them)."""
     start, n = int(sizes["rows"]), len(rows.items)
-    present = np.zeros((n, len(MODALITIES)), np.uint8)
-    for j, m in enumerate(MODALITIES):
-        e = rows.embeddings[m]
-        if dims[m]:
-            for lo in range(0, n, col.WRITE_CHUNK):
-                block = np.asarray(e[lo:lo + col.WRITE_CHUNK], dtype=np.float32)
-                present[lo:lo + len(block), j] = np.einsum("ij,ij->i", block, block) > 0.25
-        col.append_rows(col.vector_file(gen, m), e, keep_bytes=start * dims[m] * 2, dtype=np.float16)
-    col.append_rows(gen / "present.u8", present, keep_bytes=start * len(MODALITIES), dtype=np.uint8)
+    for m in MODALITIES:
+        col.append_rows(col.vector_file(gen, m), rows.embeddings[m], keep_bytes=start * dims[m] * 2, dtype=np.float16)
+    col.append_rows(gen / "present.u8", presence(rows.embeddings).astype(np.uint8),
+                    keep_bytes=start * len(MODALITIES), dtype=np.uint8)
     out = col.append_records(gen, rows.items, keep=sizes, start_row=start)
     frames = rows.frames if rows.frames is not None else FrameTable.empty(dims["image"])
     t0, t = int(sizes["frames"]), len(frames)
@@ -580,7 +575,7 @@ def _grow(live: Store, rows: Rows, gone: np.ndarray, new: np.ndarray, report: li
     sizes = {"rows": int(manifest["n_rows"]), **manifest["bytes"], "frames": int(manifest.get("frames", 0))}
     sizes = _append(gen, rows, dims, sizes) if len(rows.items) else sizes
     n_rows = sizes["rows"]
-    dead = np.union1d(np.flatnonzero(~np.fromiter((bool(i) for i in live.ids), bool, len(live.ids))), gone)
+    dead = np.union1d(np.setdiff1d(np.arange(len(live.ids)), live.live_rows), gone)
     present = np.array(col.open_rows(gen / "present.u8", np.uint8, n_rows, len(MODALITIES)), dtype=bool)
     present[dead] = False
     config = IndexConfig(**manifest["index"]["config"])
