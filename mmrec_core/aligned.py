@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mmrec_core.encoders import (EncoderSet, ImageNetBridge, LazyEncoder, MiniLMText, _lite_pixels,
+from mmrec_core.encoders import (EncoderSet, ImageNetBridge, LazyEncoder, MiniLMText, lite_batch,
                                  register_family)
 from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
@@ -116,7 +116,7 @@ def lite_features(bridge: ImageNetBridge, images: Sequence[Any]) -> tuple[np.nda
     logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
     for start in range(0, len(images), bridge.batch_size):
         chunk = images[start : start + bridge.batch_size]
-        x = torch.from_numpy(np.stack([_lite_pixels(im) for im in chunk]))
+        x = lite_batch(chunk)
         with bridge._lock, torch.inference_mode():
             f = model._avg_pooling(model.extract_features(x)).flatten(1)
             out = model._fc(f)

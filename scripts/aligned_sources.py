@@ -47,6 +47,7 @@ class Source:
     licence: str
     role: str  # "train" or "eval" (reserved: never trained or tuned on)
     harvest: Callable[[], Iterator[Pair]]
+    kind: str = "icons"  # drawings, icons, emoji, pixel art, flags: the groups of the held-out evaluation
 
 
 def unpack(package: str) -> Path:
@@ -60,6 +61,7 @@ def unpack(package: str) -> Path:
         subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
     deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
     tmp = dest.with_suffix(".tmp")
+    PKGS.mkdir(parents=True, exist_ok=True)
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
     tmp.rename(dest)
     return dest
@@ -217,6 +219,128 @@ def icons() -> Iterator[Pair]:
             yield Pair("icons", f"oxygen/{ctx}/{stem}", str(path), (name, f"{name} icon"), ctx)
 
 
+# --- npm: Iconify's open icon and emoji sets ---------------------------------------------------
+
+ICONIFY = "@iconify/json@2.2.535"  # every set in one package, pinned; its collections.json names licence and author
+_VARIANT = re.compile(r"-(outline|outlined|filled|fill|solid|bold|duotone|duo|light|thin|regular|line|linear|broken|"
+                      r"rounded|round|sharp|twotone|two-tone|alt|sm|lg|small|large|\d+px|\d+|[a-z])$")
+_TONE = re.compile(r"(skin-tone|-tone-?\d|-(dark|light|medium|medium-dark|medium-light|default)$)")
+_GENERIC = re.compile(r"^[\d\s]*$|^(.|..)$")
+
+
+def iconify_set(prefix: str) -> dict:
+    """One Iconify set's JSON from the pinned @iconify/json package (npm pack + tar, once)."""
+    base = CACHE / "npm" / ICONIFY.replace("@", "").replace("/", "-")
+    if not (base / "json").is_dir():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tgz = subprocess.run(["npm", "pack", "--silent", ICONIFY], cwd=base.parent, check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        tmp = base.with_suffix(".tmp")
+        tmp.mkdir(exist_ok=True)
+        subprocess.run(["tar", "xzf", str(base.parent / tgz), "-C", str(tmp), "--strip-components=1", "package/json",
+                        "package/collections.json"], check=True)
+        tmp.rename(base)
+    return json.loads((base / "json" / f"{prefix}.json").read_text(encoding="utf-8"))
+
+
+def render_icon(svg: str, out: Path, size: int = 224) -> Path | None:
+    """An SVG document -> a size x size PNG on white (cairosvg, in process; once); None if it fails."""
+    if out.is_file():
+        return out
+    import io
+
+    import cairosvg
+    from PIL import Image
+
+    try:
+        png = cairosvg.svg2png(bytestring=svg.encode(), output_width=size, output_height=size)
+        img = Image.open(io.BytesIO(png)).convert("RGBA")
+    except Exception:  # noqa: BLE001 - a malformed icon is skipped, not fatal
+        return None
+    if img.getbbox() is None:
+        return None
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.alpha_composite(white, img).convert("RGB").save(out)
+    return out
+
+
+def _emoji_names(data: dict) -> dict[str, str]:
+    """icon name -> Unicode name of its single code point (sets with a `chars` table)."""
+    import unicodedata
+
+    out = {}
+    for hexes, name in data.get("chars", {}).items():
+        if "-" not in hexes:
+            out.setdefault(name, unicodedata.name(chr(int(hexes, 16)), "").lower())
+    return out
+
+
+def iconify(prefix: str, kind: str, cap: int) -> Callable[[], Iterator[Pair]]:
+    """The pairs of one Iconify set: one icon per base name (variants such as -outline dropped), up to cap.
+
+    Texts: the name as words, then with its category, aliases, and 'NAME emoji' / 'NAME icon'."""
+
+    def harvest() -> Iterator[Pair]:
+        data = iconify_set(prefix)
+        icons, width, height = data["icons"], data.get("width", 16), data.get("height", 16)
+        cats = {n: c for c, names in data.get("categories", {}).items() for n in names}
+        aliases: dict[str, list[str]] = {}
+        for alias, a in data.get("aliases", {}).items():
+            if set(a) == {"parent"}:
+                aliases.setdefault(a["parent"], []).append(alias)
+        uname = _emoji_names(data)
+        chosen: dict[str, str] = {}
+        for name in sorted(icons, key=lambda n: (len(n), n)):  # the plainest name of each base wins
+            if kind == "emoji" and _TONE.search(name):
+                continue
+            base = name
+            while (b := _VARIANT.sub("", base)) != base and b:
+                base = b
+            if base not in chosen and not _GENERIC.match(base.replace("-", " ")):
+                chosen[base] = name
+        picked = sorted(chosen.values())
+        random.Random(prefix).shuffle(picked)
+        for name in sorted(picked[:cap]):
+            icon = icons[name]
+            text = uname.get(name) or name.replace("-", " ")
+            if kind == "emoji" and prefix == "fxemoji" and name not in uname:
+                continue  # fxemoji's names run words together ('closedbook'); only those with a code point
+            w, h = icon.get("width", width), icon.get("height", height)
+            svg = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                   f'viewBox="{icon.get("left", 0)} {icon.get("top", 0)} {w} {h}" color="#000">{icon["body"]}</svg>')
+            png = render_icon(svg, IMAGES / "iconify" / prefix / f"{name}.png")
+            if png is None:
+                continue
+            cat = cats.get(name, "").lower()
+            suffix = "emoji" if kind == "emoji" else "icon" if kind == "icons" else "picture"
+            texts = [text] + ([f"{text}, {cat}"] if cat else []) + \
+                [a.replace("-", " ") for a in aliases.get(name, [])[:2]] + [f"{text} {suffix}"]
+            yield Pair(prefix, name, str(png), tuple(dict.fromkeys(texts)), cat or kind)
+
+    return harvest
+
+
+# (prefix, kind, most icons taken): sets with descriptive names; logos, brand and programming sets left out
+# (names of products, not of things), flags left to kgeography; Noto's sets (`noto`, `noto-v1`) are reserved.
+ICONIFY_SETS = (
+    ("openmoji", "emoji", 4000), ("twemoji", "emoji", 4000), ("fluent-emoji", "emoji", 4000),
+    ("fluent-emoji-flat", "emoji", 4000), ("fluent-emoji-high-contrast", "emoji", 4000), ("emojione", "emoji", 4000),
+    ("emojione-v1", "emoji", 4000), ("emojione-monotone", "emoji", 4000), ("fxemoji", "emoji", 4000),
+    ("streamline-emojis", "emoji", 4000),
+    ("game-icons", "icons", 5000), ("pinhead", "icons", 3000), ("healthicons", "icons", 2000), ("maki", "icons", 500),
+    ("temaki", "icons", 600), ("mdi", "icons", 2500), ("material-symbols", "icons", 2500), ("tabler", "icons", 2500),
+    ("ph", "icons", 1500), ("lucide", "icons", 1500), ("carbon", "icons", 1200), ("fa7-solid", "icons", 1200),
+    ("icon-park-outline", "icons", 1500), ("hugeicons", "icons", 1500), ("mingcute", "icons", 1200),
+    ("flat-color-icons", "drawings", 400), ("icon-park", "drawings", 1500), ("fluent-color", "drawings", 900),
+    ("streamline-color", "drawings", 2000), ("streamline-freehand-color", "drawings", 1000),
+    ("streamline-plump-color", "drawings", 1000), ("streamline-kameleon-color", "drawings", 400),
+    ("streamline-stickies-color", "drawings", 200), ("glyphs-poly", "drawings", 900), ("meteocons", "drawings", 300),
+    ("marketeq", "drawings", 600),
+    ("pixelarticons", "pixel art", 1100), ("streamline-pixel", "pixel art", 700), ("pixel", "pixel art", 600),
+)
+
+
 # --- evaluation-only sources (reserved) -------------------------------------------------------
 
 def openclipart(limit: int = 800, seed: int = 0) -> Iterator[Pair]:
@@ -289,19 +413,33 @@ def emojify() -> Iterator[Pair]:
 
 
 SOURCES = {s.name: s for s in (
-    Source("tuxpaint", ("tuxpaint-stamps-default",), "GPL-2.0-or-later", "train", tuxpaint),
-    Source("scratch", ("scratch",), "CC-BY-SA-3.0 (Scratch 1.4 media, MIT Media Lab)", "train", scratch),
-    Source("art4apps", ("pysiogame",), "GPL-3.0-or-later (pysiogame; art4apps artwork)", "train", art4apps),
-    Source("furniture", ("sweethome3d-furniture",), "CC-BY-3.0 / CC-BY-3.0-US / CC0 (per catalog)", "train", furniture),
-    Source("minetest", ("minetest-data",), "CC-BY-SA-3.0 (Minetest Game textures)", "train", minetest),
-    Source("flags", ("kgeography-data",), "GPL-2.0-or-later", "train", flags),
-    Source("icons", ("tango-icon-theme", "oxygen-icon-theme"), "public domain (Tango) / LGPL-3.0-or-later (Oxygen)", "train", icons),
-    Source("openclipart", ("openclipart-svg",), "public domain (CC0)", "eval", openclipart),
-    Source("noto-emoji", ("fonts-noto-color-emoji",), "OFL-1.1 (font) / Apache-2.0 (images)", "eval", noto_emoji),
-    Source("emojify", ("libjs-emojify",), "Expat", "eval", emojify),
+    Source("tuxpaint", ("tuxpaint-stamps-default",), "GPL-2.0-or-later", "train", tuxpaint, "drawings"),
+    Source("scratch", ("scratch",), "CC-BY-SA-3.0 (Scratch 1.4 media, MIT Media Lab)", "train", scratch, "drawings"),
+    Source("art4apps", ("pysiogame",), "GPL-3.0-or-later (pysiogame; art4apps artwork)", "train", art4apps, "drawings"),
+    Source("furniture", ("sweethome3d-furniture",), "CC-BY-3.0 / CC-BY-3.0-US / CC0 (per catalog)", "train", furniture,
+           "drawings"),
+    Source("minetest", ("minetest-data",), "CC-BY-SA-3.0 (Minetest Game textures)", "train", minetest, "pixel art"),
+    Source("flags", ("kgeography-data",), "GPL-2.0-or-later", "train", flags, "flags"),
+    Source("icons", ("tango-icon-theme", "oxygen-icon-theme"), "public domain (Tango) / LGPL-3.0-or-later (Oxygen)",
+           "train", icons, "icons"),
+    *(Source(prefix, (f"{ICONIFY} (json/{prefix}.json)",), "iconify", "train", iconify(prefix, kind, cap), kind)
+      for prefix, kind, cap in ICONIFY_SETS),
+    Source("openclipart", ("openclipart-svg",), "public domain (CC0)", "eval", openclipart, "drawings"),
+    Source("noto-emoji", ("fonts-noto-color-emoji",), "OFL-1.1 (font) / Apache-2.0 (images)", "eval", noto_emoji, "emoji"),
+    Source("emojify", ("libjs-emojify",), "Expat", "eval", emojify, "emoji"),
 )}
 TRAIN_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "train")
 EVAL_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "eval")
+
+
+def licence(name: str) -> str:
+    """A source's licence (and author, for Iconify sets, from the package's collections.json)."""
+    src = SOURCES[name]
+    if src.licence != "iconify":
+        return src.licence
+    iconify_set(name)  # makes sure the package is there
+    info = json.loads(next((CACHE / "npm").glob("iconify-json-*/collections.json")).read_text(encoding="utf-8"))[name]
+    return f"{info['license']['spdx']} ({info['author']['name']})"
 
 
 def pairs(name: str) -> list[Pair]:
