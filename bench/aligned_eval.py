@@ -1,14 +1,19 @@
-"""Held-out evaluation of the `aligned` heads against the label bridge and random.
+"""Held-out evaluation of the `aligned` heads against the label bridge, random and the previous checkpoint.
 
 Protocols (all on cached features; see scripts/train_aligned.py):
-- leave-one-source-out: for each training source, train on all the others, test on it (the honest numbers);
-- random split: 80/20 of all training items (seeded), train on 80 %, test on the pooled 20 %;
-- reserved sets (OpenClipart, Noto emoji, emojify.js): never trained or tuned on, scored with
+- leave one kind out: the training sources are grouped by kind (drawings, icons, emoji, pixel art,
+  flags); for each kind, train on every source of the other kinds and test on each source of this
+  kind (gallery = that source's images or captions): no picture of the held-out kind was seen;
+- leave one source out over the seven Debian sources of the first checkpoint (train on everything
+  else, the Iconify sets included), comparable with its table;
+- reserved sets (OpenClipart, Noto emoji, emojify.js): never trained, tuned or chosen on, scored with
   the model trained on every training source;
-- the demo catalog (Tux Paint stamps): caption -> image over its 950 images, as
-  bench/demo_quality.py at alpha = 1, with the model trained without Tux Paint.
-Text -> image and image -> text: Recall@1, Recall@10, MRR (gallery = the test set's images or captions).
-Usage: python bench/aligned_eval.py [--ablation] [--out assets/aligned/EVAL.md]
+- the demo catalog (Tux Paint stamps): caption -> image over its 950 images, as bench/demo_quality.py
+  at alpha = 1, with the shipped model (Tux Paint in training) and the one trained without it.
+Text -> image and image -> text: Recall@1, Recall@10, MRR. Image -> image: the same thing drawn by
+another artist, i.e. for an image whose caption another source of the test set also has, is one of
+those images in its 10 nearest (R@10) and how high is the first (MRR); the image itself excluded.
+Usage: python bench/aligned_eval.py [--ablation] [--previous OLD.npz] [--out assets/aligned/EVAL.md]
 """
 
 from __future__ import annotations
@@ -25,18 +30,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from aligned_sources import EVAL_SOURCES, TRAIN_SOURCES  # noqa: E402
-from train_aligned import Data, TrainConfig, as_heads, load_data, train  # noqa: E402
+from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
+from train_aligned import Data, TrainConfig, load_data, prompted, train  # noqa: E402
 
+from mmrec_core.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
 COLS = ("t2i_r1", "t2i_r10", "t2i_mrr", "i2t_r1", "i2t_r10", "i2t_mrr")
+FIRST = ("tuxpaint", "scratch", "art4apps", "furniture", "minetest", "flags", "icons")  # the first checkpoint's
+KINDS = tuple(dict.fromkeys(SOURCES[n].kind for n in TRAIN_SOURCES))
 
 
 def ranks(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     """1-based rank of gallery row i for query row i (ties count in the query's favour)."""
-    sims = queries @ gallery.T
-    return 1 + (sims > np.diag(sims)[:, None]).sum(1)
+    out = np.empty(len(queries), dtype=np.int64)
+    for s in range(0, len(queries), 2048):
+        sims = queries[s : s + 2048] @ gallery.T
+        own = sims[np.arange(len(sims)), np.arange(s, s + len(sims))]
+        out[s : s + len(sims)] = 1 + (sims > own[:, None]).sum(1)
+    return out
 
 
 def scores(text: np.ndarray, image: np.ndarray) -> dict[str, float]:
@@ -58,50 +70,104 @@ def captions(data: Data) -> np.ndarray:
     return l2_normalize(data.text_emb[[ts[0] for ts in data.texts]])
 
 
-def bridge_scores(data: Data) -> dict[str, float]:
-    return scores(captions(data), data.bridge)
+class Model:
+    """A way to embed captions and images of a Data: the bridge, trained arrays, or a saved checkpoint."""
+
+    def __init__(self, heads: Heads | None) -> None:
+        self.heads = heads
+
+    def embed(self, data: Data) -> tuple[np.ndarray, np.ndarray]:
+        if self.heads is None:
+            return captions(data), l2_normalize(data.bridge)
+        p = self.heads.meta.get("prompt", {})
+        test = prompted(data, TrainConfig(template=p.get("template", ""), max_words=p.get("max_words", 0)))
+        return self.heads.text(captions(test)), self.heads.image(data.pooled, data.bridge)
 
 
-def aligned_scores(arrays: dict[str, np.ndarray], data: Data) -> dict[str, float]:
-    heads = as_heads(arrays)
-    return scores(heads.text(captions(data)), heads.image(data.pooled, data.bridge))
+BRIDGE = Model(None)
+
+
+def trained(arrays: dict[str, np.ndarray], config: TrainConfig) -> Model:
+    return Model(Heads(arrays, "unsaved", {"prompt": config.prompt}))
+
+
+def pair_scores(model: Model, data: Data) -> dict[str, float]:
+    return scores(*model.embed(data))
+
+
+def same_thing(model: Model, data: Data) -> dict[str, float] | None:
+    """Image -> image across artists: R@10 and MRR of the first image of the same caption from another source."""
+    caption = np.array([data.strings[ts[0]].lower().strip() for ts in data.texts])
+    keys, inverse = np.unique(caption, return_inverse=True)
+    queries = [i for i in range(len(data)) if len(set(data.source[inverse == inverse[i]])) > 1]
+    if len(queries) < 20:
+        return None
+    _, image = model.embed(data)
+    first = []
+    for s in range(0, len(queries), 1024):
+        q = np.array(queries[s : s + 1024])
+        sims = image[q] @ image.T
+        sims[np.arange(len(q)), q] = -np.inf
+        target = (inverse[None, :] == inverse[q][:, None]) & (data.source[None, :] != data.source[q][:, None])
+        best = np.where(target, sims, -np.inf).max(1)
+        first += list(1 + (sims > best[:, None]).sum(1))
+    r = np.array(first)
+    return {"i2i_n": len(queries), "i2i_r10": float(np.mean(r <= 10)), "i2i_mrr": float(np.mean(1.0 / r))}
 
 
 def row(label: str, n: int, method: str, s: dict[str, float]) -> str:
     return f"| {label} | {n} | {method} | " + " | ".join(f"{s[c]:.3f}" for c in COLS) + " |"
 
 
-def loso(data: Data, config: TrainConfig, names=TRAIN_SOURCES) -> dict[str, dict[str, float]]:
+def mean(results: list[dict[str, float]]) -> dict[str, float]:
+    return {c: float(np.mean([r[c] for r in results])) for c in results[0]}
+
+
+def kind_out(data: Data, config: TrainConfig) -> dict[str, dict]:
+    """Leave one kind out: per held-out kind, the model trained without it, scored on each of its sources."""
     out = {}
-    for name in names:
-        test = data.source == name
-        arrays = train(data.subset(~test), config, log=False)
-        out[name] = aligned_scores(arrays, data.subset(test))
-        print(f"  loso {name}: t2i R@10 {out[name]['t2i_r10']:.3f} MRR {out[name]['t2i_mrr']:.3f}", file=sys.stderr)
+    for kind in KINDS:
+        test = np.isin(data.source, [n for n in TRAIN_SOURCES if SOURCES[n].kind == kind])
+        model = trained(train(data.subset(~test), config, log=False), config)
+        held = data.subset(test)
+        per = {n: pair_scores(model, held.subset(held.source == n)) for n in np.unique(held.source)}
+        out[kind] = {"sources": per, "model": model, "data": held}
+        print(f"  kind out {kind}: t2i R@10 {mean(list(per.values()))['t2i_r10']:.3f} over {len(per)} sources",
+              file=sys.stderr)
     return out
 
 
-def mean(results: dict[str, dict[str, float]]) -> dict[str, float]:
-    return {c: float(np.mean([r[c] for r in results.values()])) for c in COLS}
+def over_sources(results: dict[str, dict]) -> dict[str, float]:
+    """Mean over every source (each scored with its kind held out)."""
+    return mean([s for r in results.values() for s in r["sources"].values()])
 
 
-def ablation(data: Data) -> list[str]:
-    """Variants scored by the mean leave-one-source-out numbers (reserved sets never looked at)."""
-    base = TrainConfig()
+def source_out(data: Data, config: TrainConfig, names=FIRST) -> dict[str, dict[str, float]]:
+    out = {}
+    for name in names:
+        test = data.source == name
+        out[name] = pair_scores(trained(train(data.subset(~test), config, log=False), config), data.subset(test))
+        print(f"  source out {name}: t2i R@10 {out[name]['t2i_r10']:.3f}", file=sys.stderr)
+    return out
+
+
+def ablation(data: Data, base: TrainConfig) -> list[str]:
+    """Variants scored by leave one kind out (mean over sources); reserved sets never looked at."""
     variants = {
-        "shipped (linear, bridge input + score mix 0.5, multi-text)": base,
-        "no score mix (mix = 1)": replace(base, mix=1.0),
-        "mix 0.75": replace(base, mix=0.75),
-        "caption only (no extra texts)": replace(base, multi_text=False),
-        "no bridge input": replace(base, use_bridge=False),
-        "MLP head (512 hidden)": replace(base, mlp_hidden=512),
-        "text head trained too": replace(base, train_text=True),
-        "batches from one source (same-kind negatives)": replace(base, batch_by="source"),
+        "shipped": base,
+        "no prompt template": replace(base, template="", max_words=0),
+        "template 'a picture of a {}' on texts of up to 3 words": replace(base, template="a picture of a {}",
+                                                                         max_words=3),
+        "template 'a picture of {}' on every text": replace(base, template="a picture of {}", max_words=0),
+        "text head trained too": replace(base, train_text=not base.train_text),
+        "mix 0.75 (less label bridge)": replace(base, mix=0.75),
+        "mix 0.25 (more label bridge)": replace(base, mix=0.25),
+        "20 epochs": replace(base, epochs=20),
     }
     lines = ["| variant | " + " | ".join(COLS) + " |", "|---|" + "---|" * len(COLS)]
     for label, config in variants.items():
         print(f"ablation: {label}", file=sys.stderr)
-        s = mean(loso(data, config))
+        s = over_sources(kind_out(data, config))
         lines.append(f"| {label} | " + " | ".join(f"{s[c]:.3f}" for c in COLS) + " |")
     return lines
 
@@ -110,48 +176,81 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "aligned" / "EVAL.md")
     parser.add_argument("--ablation", action="store_true", help="also score the design variants (slow)")
+    parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (same towers)")
     args = parser.parse_args()
     start = time.perf_counter()
     config = TrainConfig()
     data = load_data(list(TRAIN_SOURCES))
+    previous = [("previous checkpoint", Model(load_heads(args.previous)))] if args.previous else []
     head = "| test set | n | method | " + " | ".join(COLS) + " |"
-    lines = [f"# aligned encoder: held-out evaluation", "",
-             f"Config: `{asdict(config)}`. t2i = caption -> image, i2t = image -> caption; R@k, MRR.", "",
-             "## Leave one source out (train on all other training sources)", "", head, "|---|---|---|" + "---|" * 6]
-    results = loso(data, config)
-    for name in TRAIN_SOURCES:
+    rule = "|---|---|---|" + "---|" * 6
+    lines = ["# aligned encoder: held-out evaluation", "",
+             f"Config: `{asdict(config)}`. {len(data):,} training pairs from {len(TRAIN_SOURCES)} sources. "
+             "t2i = caption -> image, i2t = image -> caption; R@k, MRR; i2i = the same thing by another artist.", ""]
+
+    by_kind = kind_out(data, config)
+    lines += ["## Leave one kind out (train on every source of the other kinds)", "",
+              "Per kind: the mean over its sources, each source its own gallery.", "", head, rule]
+    for kind, r in by_kind.items():
+        names = list(r["sources"])
+        held = r["data"]
+        n = len(held)
+        lines += [row(f"{kind} ({len(names)} sources)", n, "bridge",
+                      mean([pair_scores(BRIDGE, held.subset(held.source == s)) for s in names])),
+                  row(f"{kind} ({len(names)} sources)", n, "**aligned**", mean(list(r["sources"].values())))]
+    bridge_all = mean([pair_scores(BRIDGE, r["data"].subset(r["data"].source == s))
+                       for r in by_kind.values() for s in r["sources"]])
+    lines += [row("mean over sources", len(data), "bridge", bridge_all),
+              row("mean over sources", len(data), "**aligned**", over_sources(by_kind))]
+    lines += ["", "Image -> image, the held-out kind's sources pooled:", "",
+              "| kind | queries | method | i2i_r10 | i2i_mrr |", "|---|---|---|---|---|"]
+    for kind, r in by_kind.items():
+        for method, model in (("bridge", BRIDGE), ("**aligned**", r["model"])):
+            if s := same_thing(model, r["data"]):
+                lines.append(f"| {kind} | {s['i2i_n']} | {method} | {s['i2i_r10']:.3f} | {s['i2i_mrr']:.3f} |")
+
+    first = source_out(data, config)
+    lines += ["", "## Leave one source out: the first checkpoint's seven sources (train on all the others)", "",
+              head, rule]
+    for name in FIRST:
         test = data.subset(data.source == name)
-        lines += [row(name, len(test), "random", random_scores(len(test))), row(name, len(test), "bridge", bridge_scores(test)),
-                  row(name, len(test), "**aligned**", results[name])]
-    bridge_mean = {c: float(np.mean([bridge_scores(data.subset(data.source == n))[c] for n in TRAIN_SOURCES])) for c in COLS}
-    lines += [row("mean over sources", len(data), "bridge", bridge_mean), row("mean over sources", len(data), "**aligned**", mean(results))]
+        lines += [row(name, len(test), "bridge", pair_scores(BRIDGE, test)),
+                  row(name, len(test), "**aligned**", first[name])]
+    lines += [row("mean over the seven", sum(int((data.source == n).sum()) for n in FIRST), "bridge",
+                  mean([pair_scores(BRIDGE, data.subset(data.source == n)) for n in FIRST])),
+              row("mean over the seven", sum(int((data.source == n).sum()) for n in FIRST), "**aligned**",
+                  mean(list(first.values())))]
 
-    rng = np.random.default_rng(0)
-    test = rng.random(len(data)) < 0.2
-    arrays = train(data.subset(~test), config, log=False)
-    held = data.subset(test)
-    lines += ["", "## Random 80/20 split of the training items (pooled 20 % gallery)", "", head, "|---|---|---|" + "---|" * 6,
-              row("random 20 %", len(held), "random", random_scores(len(held))),
-              row("random 20 %", len(held), "bridge", bridge_scores(held)),
-              row("random 20 %", len(held), "**aligned**", aligned_scores(arrays, held))]
+    t0 = time.perf_counter()
+    full = trained(train(data, config, log=False), config)
+    full_s = time.perf_counter() - t0
+    lines += ["", "## Reserved test sets (never trained, tuned or chosen on; model trained on every training source)",
+              "", head, rule]
+    reserved = {name: load_data([name]) for name in EVAL_SOURCES}
+    for name, ev in reserved.items():
+        lines += [row(name, len(ev), "random", random_scores(len(ev))), row(name, len(ev), "bridge", pair_scores(BRIDGE, ev))]
+        lines += [row(name, len(ev), label, pair_scores(m, ev)) for label, m in previous]
+        lines.append(row(name, len(ev), "**aligned**", pair_scores(full, ev)))
+    pooled = load_data(list(EVAL_SOURCES))
+    lines += ["", "Image -> image, the reserved sets pooled (same caption in two of them):", "",
+              "| set | queries | method | i2i_r10 | i2i_mrr |", "|---|---|---|---|---|"]
+    for method, model in [("bridge", BRIDGE), *previous, ("**aligned**", full)]:
+        if s := same_thing(model, pooled):
+            lines.append(f"| reserved, pooled | {s['i2i_n']} | {method} | {s['i2i_r10']:.3f} | {s['i2i_mrr']:.3f} |")
 
-    full = train(data, config, log=False)
-    lines += ["", "## Reserved test sets (never trained or tuned on; model trained on every training source)", "",
-              head, "|---|---|---|" + "---|" * 6]
-    for name in EVAL_SOURCES:
-        ev = load_data([name])
-        lines += [row(name, len(ev), "random", random_scores(len(ev))), row(name, len(ev), "bridge", bridge_scores(ev)),
-                  row(name, len(ev), "**aligned**", aligned_scores(full, ev))]
     demo = data.subset(data.source == "tuxpaint")
+    without = source_out(data, config, names=("tuxpaint",))["tuxpaint"] if "tuxpaint" not in first else first["tuxpaint"]
     lines += ["", "## Demo catalog, caption -> image (as bench/demo_quality.py at alpha = 1)", "",
               "| model | R@1 | R@10 | MRR |", "|---|---|---|---|"]
-    for label, s in (("bridge", bridge_scores(demo)), ("aligned, trained without Tux Paint", results["tuxpaint"]),
-                     ("aligned, shipped (Tux Paint in training: not held out)", aligned_scores(full, demo))):
-        lines.append(f"| {label} | {s['t2i_r1']:.3f} | {s['t2i_r10']:.3f} | {s['t2i_mrr']:.3f} |")
+    rows = [("bridge", pair_scores(BRIDGE, demo)), *((label, pair_scores(m, demo)) for label, m in previous),
+            ("aligned, trained without Tux Paint", without),
+            ("aligned, shipped (Tux Paint in training: not held out)", pair_scores(full, demo))]
+    lines += [f"| {label} | {s['t2i_r1']:.3f} | {s['t2i_r10']:.3f} | {s['t2i_mrr']:.3f} |" for label, s in rows]
     if args.ablation:
-        lines += ["", "## Design variants (mean leave-one-source-out over the training sources)", ""] + ablation(data)
-    lines += ["", f"Generated by `bench/aligned_eval.py{' --ablation' if args.ablation else ''}` "
-              f"in {time.perf_counter() - start:.0f}s on a shared 2-core CPU."]
+        lines += ["", "## Design variants (leave one kind out, mean over sources; reserved sets not looked at)", ""]
+        lines += ablation(data, config)
+    lines += ["", f"Training on all {len(data):,} pairs: {full_s:.0f}s. Generated by `bench/aligned_eval.py"
+              f"{' --ablation' if args.ablation else ''}` in {time.perf_counter() - start:.0f}s on a shared 2-core CPU."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

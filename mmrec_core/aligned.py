@@ -8,6 +8,7 @@ small heads are trained, contrastively, on image-caption pairs harvested from De
 - image: h = (pooled - img_mean) / img_std   (EfficientNet-Lite0's 1280-d pooled features)
          b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
          v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
+- short texts (a bare "cat") are phrased by the checkpoint's prompt template first (meta "prompt");
 - with `mix` = w < 1 the label bridge's score is mixed in exactly: text -> [sqrt(w) t, sqrt(1-w) l2(minilm)],
   image -> [sqrt(w) v, sqrt(1-w) b], so a dot product is w * aligned + (1-w) * bridge (still unit rows).
 
@@ -44,6 +45,18 @@ class Heads:
     arrays: dict[str, np.ndarray]
     digest: str
     meta: dict[str, Any]
+
+    @property
+    def template(self) -> str:
+        """How short texts are phrased before MiniLM sees them ('' = as they are), e.g. 'a picture of {}'."""
+        return str(self.meta.get("prompt", {}).get("template", ""))
+
+    def prompt(self, text: str) -> str:
+        """A text as the heads were trained to read it: texts of up to `max_words` words go through the template."""
+        p = self.meta.get("prompt", {})
+        if not self.template or len(text.split()) > int(p.get("max_words", 0) or 1 << 30):
+            return text
+        return self.template.format(text.strip())
 
     @property
     def mix(self) -> float:
@@ -95,6 +108,9 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     missing = [k for k in _REQUIRED if k not in arrays]
     if missing or (any(k in arrays for k in _MLP) and not all(k in arrays for k in _MLP)):
         raise EncoderError(f"aligned checkpoint {path} lacks {missing or list(_MLP)}")
+    template = meta.get("prompt", {}).get("template", "")
+    if template and (not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", "")):
+        raise EncoderError(f"aligned checkpoint {path} has a bad prompt template {template!r}: it needs one {{}}")
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
     d = arrays["text_w"].shape[1]
     shapes = {"text_w": (MiniLMText.dim, d), "img_w": (POOLED_DIM, d), "bridge_w": (MiniLMText.dim, d),
@@ -146,7 +162,7 @@ class AlignedText:
         self.name, self.dim = text_name(heads), heads.dim
 
     def encode(self, batch: Sequence[str]) -> np.ndarray:
-        return self.heads.text(self.text.encode(batch))
+        return self.heads.text(self.text.encode([self.heads.prompt(t) for t in batch]))
 
 
 class AlignedImage:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import hashlib
 import json
 import random
 import re
@@ -45,7 +47,7 @@ class Source:
     name: str
     packages: tuple[str, ...]
     licence: str
-    role: str  # "train" or "eval" (reserved: never trained or tuned on)
+    role: str  # "train", "eval" (reserved: never trained or tuned on) or "hash" (reserved, only to find copies)
     harvest: Callable[[], Iterator[Pair]]
     kind: str = "icons"  # drawings, icons, emoji, pixel art, flags: the groups of the held-out evaluation
 
@@ -304,8 +306,6 @@ def iconify(prefix: str, kind: str, cap: int) -> Callable[[], Iterator[Pair]]:
         for name in sorted(picked[:cap]):
             icon = icons[name]
             text = uname.get(name) or name.replace("-", " ")
-            if kind == "emoji" and prefix == "fxemoji" and name not in uname:
-                continue  # fxemoji's names run words together ('closedbook'); only those with a code point
             w, h = icon.get("width", width), icon.get("height", height)
             svg = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
                    f'viewBox="{icon.get("left", 0)} {icon.get("top", 0)} {w} {h}" color="#000">{icon["body"]}</svg>')
@@ -322,11 +322,12 @@ def iconify(prefix: str, kind: str, cap: int) -> Callable[[], Iterator[Pair]]:
 
 
 # (prefix, kind, most icons taken): sets with descriptive names; logos, brand and programming sets left out
-# (names of products, not of things), flags left to kgeography; Noto's sets (`noto`, `noto-v1`) are reserved.
+# (names of products, not of things), flags left to kgeography, fxemoji left out (its names run words together,
+# 'closedbook', and it has no code-point table); Noto's sets (`noto`, `noto-v1`) are reserved.
 ICONIFY_SETS = (
     ("openmoji", "emoji", 4000), ("twemoji", "emoji", 4000), ("fluent-emoji", "emoji", 4000),
     ("fluent-emoji-flat", "emoji", 4000), ("fluent-emoji-high-contrast", "emoji", 4000), ("emojione", "emoji", 4000),
-    ("emojione-v1", "emoji", 4000), ("emojione-monotone", "emoji", 4000), ("fxemoji", "emoji", 4000),
+    ("emojione-v1", "emoji", 4000), ("emojione-monotone", "emoji", 4000),
     ("streamline-emojis", "emoji", 4000),
     ("game-icons", "icons", 5000), ("pinhead", "icons", 3000), ("healthicons", "icons", 2000), ("maki", "icons", 500),
     ("temaki", "icons", 600), ("mdi", "icons", 2500), ("material-symbols", "icons", 2500), ("tabler", "icons", 2500),
@@ -366,6 +367,15 @@ def openclipart(limit: int = 800, seed: int = 0) -> Iterator[Pair]:
         n += 1
         if n >= limit:
             return
+
+
+def openclipart_all() -> Iterator[Pair]:
+    """Every OpenClipart 0.18 SVG, rendered small: not evaluated, only hashed to find its copies elsewhere."""
+    base = unpack("openclipart-svg") / "usr/share/openclipart/svg"
+    for path in sorted(base.rglob("*.svg")):
+        rel = path.relative_to(base)
+        if png := render_svg(path, IMAGES / "openclipart-all" / rel.with_suffix(".png"), size=64):
+            yield Pair("openclipart-all", str(rel), str(png), (words(path.stem) or "clip art",), rel.parts[0])
 
 
 def noto_emoji() -> Iterator[Pair]:
@@ -427,9 +437,11 @@ SOURCES = {s.name: s for s in (
     Source("openclipart", ("openclipart-svg",), "public domain (CC0)", "eval", openclipart, "drawings"),
     Source("noto-emoji", ("fonts-noto-color-emoji",), "OFL-1.1 (font) / Apache-2.0 (images)", "eval", noto_emoji, "emoji"),
     Source("emojify", ("libjs-emojify",), "Expat", "eval", emojify, "emoji"),
+    Source("openclipart-all", ("openclipart-svg",), "public domain (CC0)", "hash", openclipart_all, "drawings"),
 )}
 TRAIN_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "train")
 EVAL_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "eval")
+RESERVED = tuple(n for n, s in SOURCES.items() if s.role in ("eval", "hash"))  # what no training pair may copy
 
 
 def licence(name: str) -> str:
@@ -455,12 +467,126 @@ def pairs(name: str) -> list[Pair]:
     return [Pair(**{**r, "texts": tuple(r["texts"])}) for r in rows]
 
 
+# --- reserved content inside training sources -------------------------------------------------
+
+HASH_SIDE = 16  # difference hash of a 17 x 16 grey thumbnail: 256 bits
+HASH_BITS = 16  # within this many bits of a reserved image's hash: compared in colour (below)
+COLOUR_DIFF = 0.03  # mean absolute difference (0..1) of 16 x 16 colour thumbnails, over the pixels either
+# draws (not white), under which it is a copy; pictures that draw on under 5 % of the thumbnail are not judged
+
+
+def image_hash(path: str | Path) -> tuple[str, str]:
+    """(sha256 of the file, 256-bit difference hash (hex) of its grey thumbnail on white)."""
+    from PIL import Image
+
+    raw = Path(path).read_bytes()
+    with Image.open(path) as img:
+        rgba = img.convert("RGBA")
+    grey = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+    n = HASH_SIDE
+    px = list(grey.resize((n + 1, n), Image.Resampling.BOX).getdata())
+    bits = [px[r * (n + 1) + c + 1] > px[r * (n + 1) + c] for r in range(n) for c in range(n)]
+    return hashlib.sha256(raw).hexdigest(), f"{sum(1 << i for i, b in enumerate(bits) if b):0{n * n // 4}x}"
+
+
+def hashes(name: str) -> list[tuple[str, str]]:
+    """image_hash of each pair of a source, in pair order (cached in CACHE/hashes/NAME.json)."""
+    got = pairs(name)
+    path = CACHE / "hashes" / f"{name}.json"
+    if path.is_file():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if len(cached) == len(got):
+            return [tuple(h) for h in cached]
+    out = [image_hash(p.image) for p in got]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out), encoding="utf-8")
+    return out
+
+
+def excluded(name: str) -> dict[str, str]:
+    """Pairs of a training source that copy a reserved image: id -> why (same file, or near-identical picture)."""
+    import numpy as np
+
+    reserved = [(n, p, h) for n in RESERVED for p, h in zip(pairs(n), hashes(n))]
+    by_sha = {h[0]: f"{n}/{p.id}" for n, p, h in reserved}
+    own = pairs(name)
+    dist = _hamming([h[1] for h in hashes(name)], [h[1] for _, _, h in reserved])
+    out = {}
+    for i, (p, (sha, _)) in enumerate(zip(own, hashes(name))):
+        if sha in by_sha:
+            out[p.id] = f"same file as {by_sha[sha]}"
+            continue
+        for j in np.flatnonzero(dist[i] <= HASH_BITS):
+            n, q, _ = reserved[j]
+            x, y = _thumb(p.image), _thumb(q.image)
+            drawn_x, drawn_y = x.min(2) < 0.94, y.min(2) < 0.94
+            if min(drawn_x.mean(), drawn_y.mean()) < 0.05:
+                continue
+            diff = float(np.abs(x - y)[drawn_x | drawn_y].mean())
+            if diff <= COLOUR_DIFF:
+                out[p.id] = f"near-identical to {n}/{q.id} ({int(dist[i, j])} bits, colour diff {diff:.3f})"
+                break
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _thumb(path: str) -> "np.ndarray":
+    """16 x 16 RGB thumbnail on white, float32 in 0..1."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as img:
+        rgba = img.convert("RGBA")
+    rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return np.asarray(rgb.resize((16, 16), Image.Resampling.BOX), dtype=np.float32) / 255
+
+
+def _hamming(a: list[str], b: list[str]) -> "np.ndarray":
+    """Bit distances between hex codes a (m) and b (r) -> int32 (m, r)."""
+    import numpy as np
+
+    def bits(codes: list[str]) -> np.ndarray:
+        raw = np.frombuffer(b"".join(bytes.fromhex(c) for c in codes), dtype=np.uint8).reshape(len(codes), -1)
+        return np.unpackbits(raw, axis=1).astype(np.float32)
+
+    x, y = bits(a), bits(b)
+    return (x @ (1 - y).T + (1 - x) @ y.T).astype(np.int32)
+
+
+def manifest() -> str:
+    """assets/aligned/MANIFEST.md's tables: every source's kind, package, licence and counts, and what was excluded."""
+    lines = ["| source | kind | package | licence | pairs | distinct texts | left out (copies of reserved) |",
+             "|---|---|---|---|---|---|---|"]
+    total = texts = 0
+    drops: list[str] = []
+    for name in TRAIN_SOURCES:
+        got, drop = pairs(name), excluded(name)
+        kept = [p for p in got if p.id not in drop]
+        n_texts = len({t for p in kept for t in p.texts})
+        total, texts = total + len(kept), texts + n_texts
+        lines.append(f"| {name} | {SOURCES[name].kind} | {', '.join(SOURCES[name].packages)} | {licence(name)} | "
+                     f"{len(kept):,} | {n_texts:,} | {len(drop)} |")
+        drops += [f"- {name}/{i}: {why}" for i, why in sorted(drop.items())]
+    lines.append(f"| **{len(TRAIN_SOURCES)} sources** | | | | **{total:,}** | {texts:,} | {len(drops)} |")
+    reserved = ["| set | package | role | images |", "|---|---|---|---|"]
+    reserved += [f"| {n} | {', '.join(SOURCES[n].packages)} | "
+                 f"{'evaluated' if SOURCES[n].role == 'eval' else 'hashed only (copies excluded)'} | {len(pairs(n)):,} |"
+                 for n in RESERVED]
+    return "\n".join(["## Training sources", "", *lines, "", "## Reserved (never trained, tuned or chosen on)", "",
+                      *reserved, "", "## Training pairs left out as copies of reserved images", "",
+                      *(drops or ["(none)"])])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sources", nargs="*", default=list(SOURCES))
+    parser.add_argument("--manifest", action="store_true", help="print the manifest tables (Markdown) instead")
     args = parser.parse_args()
+    if args.manifest:
+        print(manifest())
+        return
     for name in args.sources:
-        got = pairs(name)
+        got = pairs(name) or [Pair(name, "", "", ("(none)",), "")]
         print(f"{name:12s} {SOURCES[name].role:5s} {len(got):5d} pairs  e.g. {got[0].texts[0]!r} / {got[-1].texts[0]!r}",
               file=sys.stderr)
 

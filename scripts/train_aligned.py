@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, pairs  # noqa: E402
+from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, excluded, pairs  # noqa: E402
 
 from mmrec_core.aligned import CHECKPOINT, Heads, bridge_embedding  # noqa: E402
 
@@ -50,7 +50,13 @@ class TrainConfig:
     train_text: bool = False  # False: the text head stays the identity (MiniLM's own space)
     mix: float = 0.5  # weight of the aligned score; the rest is the label bridge's (see mmrec_core.aligned)
     batch_by: str = ""  # "source": every batch from one source (negatives of the same kind); "": mixed
+    template: str = ""  # prompt template for short texts, at training and query time ("" = none)
+    max_words: int = 0  # texts of up to this many words get the template (0 = every text)
     seed: int = 0
+
+    @property
+    def prompt(self) -> dict:
+        return {"template": self.template, "max_words": self.max_words} if self.template else {}
 
 
 @dataclass
@@ -82,7 +88,7 @@ def towers():
     """MiniLM and the EfficientNet bridge, loaded once."""
     from mmrec_core.encoders import ImageNetBridge, MiniLMText, torch_threads
 
-    if not _TOWERS:
+    if "text" not in _TOWERS:
         torch_threads()
         text = MiniLMText()
         _TOWERS.update(text=text, bridge=ImageNetBridge(text))
@@ -124,11 +130,13 @@ def features(name: str) -> dict[str, np.ndarray]:
     return out
 
 
-def load_data(names: list[str]) -> Data:
-    """Features of several sources in one Data (distinct texts shared across sources)."""
+def load_data(names: list[str], *, log: bool = False) -> Data:
+    """Features of several sources in one Data (distinct texts shared across sources).
+
+    Pairs of a training source that copy a reserved image (aligned_sources.excluded) are left out."""
     _, bridge = towers() if not all(_cached(n) for n in names) else (None, None)
     prompts = _prompts()
-    parts = [features(n) for n in names]
+    parts = [_without_reserved(n, features(n), log=log) for n in names]
     strings = sorted({str(s) for f in parts for s in f["strings"]})
     row = {s: i for i, s in enumerate(strings)}
     emb = np.zeros((len(strings), 384), np.float32)
@@ -144,6 +152,46 @@ def load_data(names: list[str]) -> Data:
         texts=[[row[t] for t in str(ts).split("\x1f")] for f in parts for ts in f["texts"]],
         strings=strings,
     )
+
+
+def _without_reserved(name: str, f: dict[str, np.ndarray], *, log: bool) -> dict[str, np.ndarray]:
+    if SOURCES[name].role != "train":
+        return f
+    drop = excluded(name)
+    if not drop:
+        return f
+    if log:
+        print(f"  {name}: {len(drop)} pairs left out as copies of reserved images", file=sys.stderr)
+    keep = np.array([str(i) not in drop for i in f["ids"]])
+    return {k: (v[keep] if k in ("ids", "category", "pooled", "logits", "texts") else v) for k, v in f.items()}
+
+
+def prompted(data: Data, config: TrainConfig) -> Data:
+    """The same data with its texts phrased by the config's prompt template (embeddings cached)."""
+    if not config.template:
+        return data
+    heads = Heads({}, "", {"prompt": config.prompt})
+    strings = sorted({heads.prompt(s) for s in data.strings})
+    row = {s: i for i, s in enumerate(strings)}
+    emb = text_embeddings(strings)
+    texts = [[row[heads.prompt(data.strings[t])] for t in ts] for ts in data.texts]
+    return Data(data.source, data.ids, data.category, data.pooled, data.bridge, emb, texts, strings)
+
+
+def text_embeddings(strings: list[str]) -> np.ndarray:
+    """MiniLM embeddings of any texts, cached across runs in FEATURES/texts.npz."""
+    path = FEATURES / "texts.npz"
+    known: dict[str, np.ndarray] = {}
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            known = dict(zip(map(str, z["strings"]), z["emb"]))
+    missing = [s for s in strings if s not in known]
+    if missing:
+        known.update(zip(missing, towers()[0].encode(missing)))
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, strings=np.array(list(known)), emb=np.stack(list(known.values())).astype(np.float32))
+        tmp.rename(path)
+    return np.stack([known[s] for s in strings]).astype(np.float32)
 
 
 def _cached(name: str) -> bool:
@@ -277,17 +325,18 @@ def main() -> None:
     args = parser.parse_args()
     names = [n for n in TRAIN_SOURCES if n not in args.exclude]
     started = time.perf_counter()
-    data = load_data(names)
-    prep = time.perf_counter() - started
-    print(f"{len(data)} images, {len(data.strings)} texts from {', '.join(names)} ({prep:.0f}s to load/extract)",
-          file=sys.stderr)
     config = TrainConfig()
+    data = prompted(load_data(names, log=True), config)
+    prep = time.perf_counter() - started
+    print(f"{len(data)} images, {len(data.strings)} texts from {len(names)} sources ({prep:.0f}s to load/extract)",
+          file=sys.stderr)
     t0 = time.perf_counter()
     arrays = train(data, config)
     seconds = time.perf_counter() - t0
     counts = {n: int((data.source == n).sum()) for n in names}
     meta = {"config": asdict(config), "sources": counts, "packages": {n: SOURCES[n].packages for n in names},
-            "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0"]}
+            "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0"],
+            "prompt": config.prompt}
     save(arrays, args.out, meta)
     print(f"trained in {seconds:.0f}s -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
 
