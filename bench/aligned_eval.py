@@ -224,7 +224,7 @@ def main() -> None:
     t0 = time.perf_counter()
     full = trained(train(data, config, log=False), config)
     full_s = time.perf_counter() - t0
-    lines += ["", "## Reserved test sets (never trained, tuned or chosen on; model trained on every training source)",
+    lines += ["", "## Reserved and unseen test sets (never trained, tuned or chosen on; model trained on every training source)",
               "", head, rule]
     reserved = {name: load_data([name]) for name in EVAL_SOURCES}
     for name, ev in reserved.items():

@@ -378,6 +378,19 @@ def openclipart_all() -> Iterator[Pair]:
             yield Pair("openclipart-all", str(rel), str(png), (words(path.stem) or "clip art",), rel.parts[0])
 
 
+def _unseen(which: str) -> Callable[[], Iterator[Pair]]:
+    """Wesnoth's and GNOME's pictures, as bench/embedshape_fit.py reads them: never trained on."""
+
+    def harvest() -> Iterator[Pair]:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import embedshape_fit
+
+        for id_, image, caption in getattr(embedshape_fit, f"{which}_pairs")():
+            yield Pair(which, id_, image, (caption,), id_.split("/")[0])
+
+    return harvest
+
+
 def noto_emoji() -> Iterator[Pair]:
     """Noto Color Emoji, single-code-point emoji rendered with Pillow; caption = the Unicode name."""
     import unicodedata
@@ -437,6 +450,8 @@ SOURCES = {s.name: s for s in (
     Source("openclipart", ("openclipart-svg",), "public domain (CC0)", "eval", openclipart, "drawings"),
     Source("noto-emoji", ("fonts-noto-color-emoji",), "OFL-1.1 (font) / Apache-2.0 (images)", "eval", noto_emoji, "emoji"),
     Source("emojify", ("libjs-emojify",), "Expat", "eval", emojify, "emoji"),
+    Source("wesnoth", ("wesnoth-1.16-data",), "GPL-2.0-or-later", "eval", _unseen("wesnoth"), "drawings"),
+    Source("gnome", ("gnome-icon-theme",), "LGPL-3.0 / CC-BY-SA-3.0", "eval", _unseen("gnome"), "icons"),
     Source("openclipart-all", ("openclipart-svg",), "public domain (CC0)", "hash", openclipart_all, "drawings"),
 )}
 TRAIN_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "train")
