@@ -7,7 +7,7 @@ import pytest
 
 import mmrec_core.aligned  # noqa: F401  (registers the family)
 from conftest import DEMO
-from mmrec_core.aligned import CHECKPOINT, load_heads
+from mmrec_core.aligned import CHECKPOINT, AlignedText, load_heads
 from mmrec_core.catalog import load_catalog
 from mmrec_core.encoders import get_encoders, list_encoders
 from mmrec_core.errors import EncoderError, EncoderUnavailable
@@ -60,6 +60,33 @@ def test_bad_checkpoints_are_refused(tmp_path):
     np.savez(tmp_path / "obj.npz", meta=np.array([json.dumps({}), {"x": 1}], dtype=object))
     with pytest.raises(EncoderError):
         load_heads(tmp_path / "obj.npz")
+
+
+def test_prompt_template_phrases_short_texts_only(tmp_path):
+    heads = load_heads()
+    arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k != "meta"}
+    meta = {**heads.meta, "prompt": {"template": "a picture of a {}", "max_words": 3}}
+    np.savez(tmp_path / "t.npz", meta=np.array(json.dumps(meta)), **arrays)
+    phrased = load_heads(tmp_path / "t.npz")
+    assert phrased.prompt("fire truck") == "a picture of a fire truck" and phrased.prompt(" cat ") == "a picture of a cat"
+    assert phrased.prompt("a red car parked by the sea") == "a red car parked by the sea"
+    assert phrased.digest != heads.digest  # a new template is a new encoder name: stores offer to re-encode
+
+    class Recorder:
+        name, dim = "minilm-l6-v2", 384
+        seen: list = []
+
+        def encode(self, batch):
+            self.seen += list(batch)
+            return np.ones((len(batch), 384), np.float32)
+
+    tower = Recorder()
+    AlignedText(tower, phrased).encode(["dog", "a dog running across a field"])
+    assert tower.seen == ["a picture of a dog", "a dog running across a field"]
+    for bad in ("a picture of a", "{} and {}", "a {x}"):
+        np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps({**meta, "prompt": {"template": bad}})), **arrays)
+        with pytest.raises(EncoderError, match="template"):
+            load_heads(tmp_path / "bad.npz")
 
 
 @pytest.fixture(scope="module")
