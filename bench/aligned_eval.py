@@ -13,7 +13,8 @@ Protocols (all on cached features; see scripts/train_aligned.py):
 Text -> image and image -> text: Recall@1, Recall@10, MRR. Image -> image: the same thing drawn by
 another artist, i.e. for an image whose caption another source of the test set also has, is one of
 those images in its 10 nearest (R@10) and how high is the first (MRR); the image itself excluded.
-Usage: python bench/aligned_eval.py [--ablation] [--previous OLD.npz] [--out assets/aligned/EVAL.md]
+Usage: python bench/aligned_eval.py [--previous OLD.npz] [--out assets/aligned/EVAL.md]
+       python bench/aligned_eval.py --ablation   (the design variants -> assets/aligned/ABLATION.md)
 """
 
 from __future__ import annotations
@@ -123,12 +124,14 @@ def mean(results: list[dict[str, float]]) -> dict[str, float]:
     return {c: float(np.mean([r[c] for r in results])) for c in results[0]}
 
 
-def kind_out(data: Data, config: TrainConfig) -> dict[str, dict]:
-    """Leave one kind out: per held-out kind, the model trained without it, scored on each of its sources."""
+def kind_out(data: Data, config: TrainConfig, *, query: TrainConfig | None = None) -> dict[str, dict]:
+    """Leave one kind out: per held-out kind, the model trained without it, scored on each of its sources.
+
+    `query`: phrase the test captions by this config's template instead of the training one."""
     out = {}
     for kind in KINDS:
         test = np.isin(data.source, [n for n in TRAIN_SOURCES if SOURCES[n].kind == kind])
-        model = trained(train(data.subset(~test), config, log=False), config)
+        model = trained(train(prompted(data, config).subset(~test), config, log=False), query or config)
         held = data.subset(test)
         per = {n: pair_scores(model, held.subset(held.source == n)) for n in np.unique(held.source)}
         out[kind] = {"sources": per, "model": model, "data": held}
@@ -155,19 +158,25 @@ def ablation(data: Data, base: TrainConfig) -> list[str]:
     """Variants scored by leave one kind out (mean over sources); reserved sets never looked at."""
     variants = {
         "shipped": base,
-        "no prompt template": replace(base, template="", max_words=0),
-        "template 'a picture of a {}' on texts of up to 3 words": replace(base, template="a picture of a {}",
-                                                                         max_words=3),
-        "template 'a picture of {}' on every text": replace(base, template="a picture of {}", max_words=0),
-        "text head trained too": replace(base, train_text=not base.train_text),
-        "mix 0.75 (less label bridge)": replace(base, mix=0.75),
-        "mix 0.25 (more label bridge)": replace(base, mix=0.25),
-        "20 epochs": replace(base, epochs=20),
+        "the first checkpoint's config (label-bridge mix 0.5, text head fixed, 10 epochs)":
+            replace(base, mix=0.5, train_text=False, epochs=10),
+        "label-bridge mix 0.75": replace(base, mix=0.75),
+        "text head fixed (MiniLM's own space)": replace(base, train_text=False),
+        "10 epochs": replace(base, epochs=10),
+        "MLP image head (1024 hidden)": replace(base, mlp_hidden=1024),
+        **({"no prompt template": replace(base, template="", max_words=0)} if base.template else
+           {"template 'a picture of a {}' on texts of up to 3 words, training and query":
+            replace(base, template="a picture of a {}", max_words=3),
+            "template 'a picture of a {}' at query time only": "query-only"}),
     }
     lines = ["| variant | " + " | ".join(COLS) + " |", "|---|" + "---|" * len(COLS)]
     for label, config in variants.items():
         print(f"ablation: {label}", file=sys.stderr)
-        s = over_sources(kind_out(data, config))
+        if config == "query-only":  # trained as shipped, queries phrased by the template
+            phrased = replace(base, template="a picture of a {}", max_words=3)
+            s = over_sources(kind_out(data, base, query=phrased))
+        else:
+            s = over_sources(kind_out(data, config))
         lines.append(f"| {label} | " + " | ".join(f"{s[c]:.3f}" for c in COLS) + " |")
     return lines
 
@@ -175,12 +184,22 @@ def ablation(data: Data, base: TrainConfig) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "aligned" / "EVAL.md")
-    parser.add_argument("--ablation", action="store_true", help="also score the design variants (slow)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="score the design variants instead (slow), into assets/aligned/ABLATION.md")
     parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (same towers)")
     args = parser.parse_args()
     start = time.perf_counter()
     config = TrainConfig()
     data = load_data(list(TRAIN_SOURCES))
+    if args.ablation:
+        out = args.out.with_name("ABLATION.md") if args.out.name == "EVAL.md" else args.out
+        lines = ["# aligned encoder: design variants", "",
+                 f"Leave one kind out (see EVAL.md), mean over the {len(TRAIN_SOURCES)} training sources; the reserved "
+                 f"sets are not looked at. Shipped config: `{asdict(config)}`.", "", *ablation(data, config), "",
+                 f"Generated by `bench/aligned_eval.py --ablation` in {time.perf_counter() - start:.0f}s."]
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print("\n".join(lines))
+        return
     previous = [("previous checkpoint", Model(load_heads(args.previous)))] if args.previous else []
     head = "| test set | n | method | " + " | ".join(COLS) + " |"
     rule = "|---|---|---|" + "---|" * 6
@@ -246,11 +265,8 @@ def main() -> None:
             ("aligned, trained without Tux Paint", without),
             ("aligned, shipped (Tux Paint in training: not held out)", pair_scores(full, demo))]
     lines += [f"| {label} | {s['t2i_r1']:.3f} | {s['t2i_r10']:.3f} | {s['t2i_mrr']:.3f} |" for label, s in rows]
-    if args.ablation:
-        lines += ["", "## Design variants (leave one kind out, mean over sources; reserved sets not looked at)", ""]
-        lines += ablation(data, config)
-    lines += ["", f"Training on all {len(data):,} pairs: {full_s:.0f}s. Generated by `bench/aligned_eval.py"
-              f"{' --ablation' if args.ablation else ''}` in {time.perf_counter() - start:.0f}s on a shared 2-core CPU."]
+    lines += ["", f"Training on all {len(data):,} pairs: {full_s:.0f}s. Generated by `bench/aligned_eval.py` "
+              f"in {time.perf_counter() - start:.0f}s on a shared 2-core CPU."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

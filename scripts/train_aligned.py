@@ -41,14 +41,14 @@ class TrainConfig:
     mlp_hidden: int = 0  # 0: linear image head
     use_bridge: bool = True  # bridge embedding as an input of the image head (and its starting point)
     multi_text: bool = True  # sample one of each image's texts per epoch (else the caption only)
-    epochs: int = 10
+    epochs: int = 20
     batch: int = 256
     lr: float = 5e-4
     weight_decay: float = 1.0  # on the deltas from the starting point (AdamW, decoupled)
     temperature: float = 0.05  # initial; learned
     dropout: float = 0.5  # on the standardised image features, while training
-    train_text: bool = False  # False: the text head stays the identity (MiniLM's own space)
-    mix: float = 0.5  # weight of the aligned score; the rest is the label bridge's (see mmrec_core.aligned)
+    train_text: bool = True  # False: the text head stays the identity (MiniLM's own space)
+    mix: float = 1.0  # weight of the aligned score; the rest is the label bridge's (see mmrec_core.aligned)
     batch_by: str = ""  # "source": every batch from one source (negatives of the same kind); "": mixed
     template: str = ""  # prompt template for short texts, at training and query time ("" = none)
     max_words: int = 0  # texts of up to this many words get the template (0 = every text)
