@@ -232,7 +232,7 @@ _GENERIC = re.compile(r"^[\d\s]*$|^(.|..)$")
 
 def iconify_set(prefix: str) -> dict:
     """One Iconify set's JSON from the pinned @iconify/json package (npm pack + tar, once)."""
-    base = CACHE / "npm" / ICONIFY.replace("@", "").replace("/", "-")
+    base = _iconify_dir()
     if not (base / "json").is_dir():
         base.parent.mkdir(parents=True, exist_ok=True)
         tgz = subprocess.run(["npm", "pack", "--silent", ICONIFY], cwd=base.parent, check=True,
@@ -243,6 +243,10 @@ def iconify_set(prefix: str) -> dict:
                         "package/collections.json"], check=True)
         tmp.rename(base)
     return json.loads((base / "json" / f"{prefix}.json").read_text(encoding="utf-8"))
+
+
+def _iconify_dir() -> Path:
+    return CACHE / "npm" / ICONIFY.replace("@", "").replace("/", "-")
 
 
 def render_icon(svg: str, out: Path, size: int = 224) -> Path | None:
@@ -465,7 +469,7 @@ def licence(name: str) -> str:
     if src.licence != "iconify":
         return src.licence
     iconify_set(name)  # makes sure the package is there
-    info = json.loads(next((CACHE / "npm").glob("iconify-json-*/collections.json")).read_text(encoding="utf-8"))[name]
+    info = json.loads((_iconify_dir() / "collections.json").read_text(encoding="utf-8"))[name]
     return f"{info['license']['spdx']} ({info['author']['name']})"
 
 
