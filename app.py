@@ -32,6 +32,7 @@ ui.sidebar(controls=name not in LIVE)
 ui.sync_url(name)
 ui.show_flash()
 _encoders.encode_panel()
+_encoders.checkpoint_notice()
 ui.ss._router_active = True  # pages check it: see ui.routed()
 try:
     page.run()

@@ -17,6 +17,7 @@ The heads are plain numpy, loaded from an .npz with allow_pickle=False.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -32,6 +33,12 @@ from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
 
 CHECKPOINT = Path(__file__).resolve().parent / "data" / "aligned-heads.npz"  # ships inside the package
+# earlier checkpoints ship beside it as aligned-heads-DIGEST.npz, so stores encoded with them keep answering queries
+
+
+def checkpoint(digest: str = "") -> Path:
+    """The current checkpoint, or the retired one whose digest a store's encoder name records."""
+    return CHECKPOINT if not digest else CHECKPOINT.with_name(f"aligned-heads-{digest}.npz")
 POOLED_DIM = 1280
 BRIDGE_TOP = 5
 _REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")
@@ -187,14 +194,29 @@ def image_name(heads: Heads) -> str:
     return f"aligned-{heads.digest}+effnetlite0"
 
 
-@register_family("aligned", "aligned")
+@functools.lru_cache(maxsize=1)
+def current_digest() -> str:
+    return load_heads().digest
+
+
+def digest_of(name: str) -> str | None:
+    """'aligned-8bd132ed8e+minilm-l6-v2' -> '8bd132ed8e' (None for other encoders' names)."""
+    head, _, _ = name.partition("+")
+    return head[len("aligned-"):] if head.startswith("aligned-") else None
+
+
+@register_family("aligned", "aligned[:DIGEST] (DIGEST: an earlier checkpoint a store was encoded with)")
 def _aligned(arg: str) -> EncoderSet:
     """Names and dims come from the checkpoint (a small file); the towers load on first encode()."""
-    if arg:
-        raise EncoderError(f"the aligned encoder takes no argument, got {arg!r}")
     from mmrec_core.audio import LibrosaAudio
 
-    heads = load_heads()
+    path = checkpoint(arg)
+    if arg and not path.is_file():
+        raise EncoderUnavailable(f"the aligned checkpoint {arg} is not shipped with this version of mmrec; "
+                                 "re-encode the store with the current one (mmrec ingest STORE --store NEW)")
+    heads = load_heads(path)
+    if arg and heads.digest != arg:
+        raise EncoderError(f"{path} has digest {heads.digest}, not {arg}")
     lock = threading.Lock()
     towers: dict[str, Any] = {}
 
@@ -207,4 +229,4 @@ def _aligned(arg: str) -> EncoderSet:
     text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads))
     image = LazyEncoder(image_name(heads), "image", heads.dim,
                         lambda: AlignedImage(ImageNetBridge(minilm()), heads))
-    return EncoderSet("aligned", text, image, LibrosaAudio())
+    return EncoderSet(f"aligned:{arg}" if arg else "aligned", text, image, LibrosaAudio())

@@ -17,7 +17,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -114,6 +114,23 @@ def get_encoders(name: str = DEFAULT_ENCODER) -> EncoderSet:
             _LOADED[name] = (_FAMILIES[family][0](arg) if shared is None else
                              EncoderSet(f"{shared.name}+{audio}", shared.text, shared.image, _audio_encoder(audio)))
         return _LOADED[name]
+
+
+def spec_of_vectors(encoder: Mapping[str, Any]) -> str:
+    """The spec whose encoders reproduce a store's vectors, from its manifest's encoder record.
+
+    Its own spec, except for an `aligned` store encoded with an earlier checkpoint than the one
+    shipped now: then `aligned:DIGEST[+audio]`, that checkpoint (they ship beside the current one)."""
+    spec = str(encoder.get("spec") or encoder["name"])
+    base, audio = split_audio(spec)
+    if base != "aligned":
+        return spec
+    from mmrec_core.aligned import current_digest, digest_of
+
+    digest = digest_of(str(encoder.get("text", "")))
+    if not digest or digest == current_digest():
+        return spec
+    return f"aligned:{digest}" + (f"+{audio}" if audio else "")
 
 
 def load_encoders(name: str, *, fallback: str | None = FALLBACK_ENCODER) -> tuple[EncoderSet, str | None]:

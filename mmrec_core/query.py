@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mmrec_core.encoders import EncoderSet, get_encoders
+from mmrec_core.encoders import EncoderSet, get_encoders, spec_of_vectors
 from mmrec_core.errors import MediaError, QueryError
 from mmrec_core.fusion import MODALITIES, Weights
 from mmrec_core.media import load_audio, load_image
@@ -80,8 +80,7 @@ class Engine:
     def encoders(self) -> EncoderSet:
         with self._lock:
             if self._encoders is None:
-                spec = self.store.manifest["encoder"].get("spec") or self.store.encoder
-                self._encoders = get_encoders(spec)
+                self._encoders = get_encoders(spec_of_vectors(self.store.manifest["encoder"]))
             return self._encoders
 
     def vectors(self, query: Query, *, exclude: Sequence[str] = ()) -> QueryVectors:

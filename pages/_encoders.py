@@ -11,7 +11,8 @@ from __future__ import annotations
 import streamlit as st
 
 from mmrec_core import session
-from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders
+from mmrec_core.aligned import current_digest
+from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders, spec_of_vectors
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.store import Store
 from pages import _ui as ui
@@ -85,6 +86,28 @@ def encode_panel() -> None:
         if cancel.button("Cancel", key="encode_cancel"):
             ss.encode_request = None
             st.rerun()
+
+
+def checkpoint_notice() -> None:
+    """A store encoded with an earlier `aligned` checkpoint: it answers with that checkpoint; offer the current one."""
+    eng = ui.engine()
+    if eng is None or ss.get("encode_request"):
+        return
+    spec, vectors = store_spec(eng.store), spec_of_vectors(eng.store.manifest["encoder"])
+    if vectors == spec:
+        return
+    target = session.valid_store_name(f"{ss.view.store[:30]}-{current_digest()}")
+    with st.container(border=True):
+        st.markdown(f"Store **{session.md_escape(ss.view.store)}** was encoded with an earlier `aligned` checkpoint "
+                    f"(`{vectors.split('+')[0]}`); queries use that checkpoint, so it works as before. The current one "
+                    "finds much more on media it never saw (assets/aligned/EVAL.md). Re-encoding makes a new store "
+                    f"**{target}**; this one is kept.")
+        if target in ui.store_names():
+            if st.button(f"Open {target}", key="checkpoint_open"):
+                ui.open_store_view(target)
+                st.rerun()
+        elif st.button("Re-encode with the current checkpoint", key="checkpoint_go"):
+            encode_variant(eng.store, spec, target)
 
 
 def encode_variant(store: Store, spec: str, target: str) -> None:

@@ -49,7 +49,9 @@ def test_reencoding_a_store_keeps_items_media_and_changes_only_the_encoder(tiny_
             assert (a[m] is None) == (b[m] is None)
             if a[m]:
                 assert store.media_path(a[m]).read_bytes() == other.media_path(b[m]).read_bytes()
-    assert other.embeddings["text"].shape[1] == 384 != store.embeddings["text"].shape[1]
+    assert other.manifest["encoder"]["text"] != store.manifest["encoder"]["text"]  # bridge's MiniLM, not aligned's head
+    rows = np.flatnonzero(np.abs(store.embeddings["text"]).sum(1) > 0)[:5]
+    assert not np.allclose(other.embeddings["text"][rows], store.embeddings["text"][rows], atol=1e-3)
     assert other.embeddings["audio"].shape[1] == 92 != store.embeddings["audio"].shape[1]  # librosa, not aisfx
     again = ingest(catalog_of_store(store), tmp_path / "tiny-again", encoder=DEFAULT_ENCODER)
     assert sum(again.encoded.values()) == 0  # everything came from the cache
@@ -119,3 +121,46 @@ def test_dashboard_encodes_with_a_local_open_clip_checkpoint_and_refuses_a_bad_o
     assert at.session_state["view"].store == target
     assert any(f"Active encoder: `{spec}`" in c.value for c in at.sidebar.caption)
     assert at.sidebar.selectbox(key="w_encoder").value == "openclip"
+
+
+def _as_written_before(store_path: Path) -> None:
+    """Record the encoder as stores made before this checkpoint did: spec 'aligned+aisfx', names with the old digest."""
+    for manifest in store_path.glob("versions/*/manifest.json"):
+        m = json.loads(manifest.read_text())
+        m["encoder"].update(name=DEFAULT_ENCODER, spec=DEFAULT_ENCODER)
+        manifest.write_text(json.dumps(m))
+
+
+def test_a_store_of_the_earlier_checkpoint_keeps_answering_and_the_dashboard_offers_the_new_one(home, tiny_catalog):  # noqa: F811
+    from mmrec_core.aligned import current_digest
+    from mmrec_core.encoders import spec_of_vectors
+    from mmrec_core.fusion import Weights
+    from mmrec_core.ingest import add, ingest
+    from mmrec_core.query import Engine, Query
+    from mmrec_core.store import open_store
+
+    old = "8bd132ed8e"  # the first aligned checkpoint, still shipped beside the current one
+    assert old != current_digest()
+    path = home / "stores" / "old"
+    ingest(tiny_catalog, path, encoder=f"aligned:{old}+aisfx")
+    _as_written_before(path)
+    store = open_store(path)
+    assert store.manifest["encoder"]["text"] == f"aligned-{old}+minilm-l6-v2"
+    assert spec_of_vectors(store.manifest["encoder"]) == f"aligned:{old}+aisfx" and store.manifest["dims"]["text"] == 768
+    hits = Engine(store).search(Query(text="a round red ball"), Weights.from_alpha(0.5), k=3)
+    assert hits[0].id == "red"  # queries are encoded with the store's own checkpoint
+    grown = add(tiny_catalog, path)  # items added later are encoded with it too; the record stays
+    assert grown.store.manifest["encoder"]["spec"] == DEFAULT_ENCODER
+    assert grown.store.manifest["encoder"]["text"] == f"aligned-{old}+minilm-l6-v2"
+
+    at = new_app({"store": "old"})
+    ok(at)
+    assert any("earlier `aligned` checkpoint" in m.value for m in at.markdown)
+    at.button(key="checkpoint_go").click().run()
+    ok(at)
+    target = f"old-{current_digest()}"
+    assert at.session_state["view"].store == target
+    new = open_store(home / "stores" / target)
+    assert spec_of_vectors(new.manifest["encoder"]) == DEFAULT_ENCODER and new.n_items == store.n_items
+    assert new.manifest["encoder"]["text"] == f"aligned-{current_digest()}+minilm-l6-v2"
+    assert not any("earlier `aligned` checkpoint" in m.value for m in at.markdown)
