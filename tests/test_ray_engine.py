@@ -64,8 +64,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory):
 def test_same_vectors_as_in_process(runs):
     a, b = runs["local"].store, runs["ray"].store
     assert a.ids == b.ids and a.counts() == b.counts() and a.counts()["video"] == 2
+    # stored as float16: a batch of another size may round a value to the next float16 (3e-5 near 0.05)
     for m in ("text", "image", "audio"):
-        np.testing.assert_allclose(b.vectors(m, b.live_rows), a.vectors(m, a.live_rows), atol=1e-5)
+        np.testing.assert_allclose(b.vectors(m, b.live_rows), a.vectors(m, a.live_rows), atol=2e-4)
     fa, fb = a.frames, b.frames
     np.testing.assert_array_equal(np.asarray(fb.rows), np.asarray(fa.rows))
     np.testing.assert_allclose(np.asarray(fb.vectors), np.asarray(fa.vectors), atol=1e-5)
@@ -92,7 +93,7 @@ def test_the_driver_fills_the_cache_and_cached_items_never_go_to_ray(runs):
     again = ingest(runs["cat"], tmp / "local-again", cache=cache)  # in-process, from Ray's vectors
     assert sum(again.encoded.values()) == 0
     np.testing.assert_allclose(again.store.vectors("image", again.store.live_rows),
-                               runs["local"].store.vectors("image", runs["local"].store.live_rows), atol=1e-5)
+                               runs["local"].store.vectors("image", runs["local"].store.live_rows), atol=2e-4)
     before = runs["engine"].jobs
     cached = ingest(runs["cat"], tmp / "ray-again", cache=cache, engine=runs["engine"])
     # only the three files that failed to decode (nothing cached for them) are tried again, as in-process
