@@ -50,8 +50,8 @@ class TrainConfig:
     train_text: bool = True  # False: the text head stays the identity (MiniLM's own space)
     mix: float = 1.0  # weight of the aligned score; the rest is the label bridge's (see mmrec_core.aligned)
     batch_by: str = ""  # "source": every batch from one source (negatives of the same kind); "": mixed
-    template: str = ""  # prompt template for short texts, at training and query time ("" = none)
-    max_words: int = 0  # texts of up to this many words get the template (0 = every text)
+    template: str = "a picture of a {}"  # prompt template for short texts, at training and query time ("" = none)
+    max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     seed: int = 0
 
     @property
