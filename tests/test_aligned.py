@@ -39,8 +39,10 @@ def test_registered_and_lazy():
     assert enc.text.dim == enc.image.dim == load_heads().dim
     assert enc.text.name.startswith("aligned-") and enc.image.name != enc.text.name
     assert enc.audio.modality == "audio"
-    with pytest.raises(EncoderError, match="takes no argument"):
-        get_encoders("aligned:x")
+    with pytest.raises(EncoderUnavailable, match="not shipped"):
+        get_encoders("aligned:0123456789")  # an argument names an earlier checkpoint; this one never shipped
+    old = get_encoders("aligned:8bd132ed8e")  # the first checkpoint ships for the stores encoded with it
+    assert old.text.name == "aligned-8bd132ed8e+minilm-l6-v2" and old.text.dim == 768 != enc.text.dim
 
 
 def test_bad_checkpoints_are_refused(tmp_path):
