@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,14 +30,16 @@ QUERIES = ("dragon", "a skeleton warrior", "treasure chest", "printer", "horse",
 
 def build_catalog(folder: Path) -> Path:
     """catalog.csv of the unseen pictures; title = the caption, no description (the caption is all there is)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
     path = folder / "catalog.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["id", "title", "description", "image", "category"])
         for source in ("wesnoth", "gnome"):
-            for p in pairs(source):
-                w.writerow([f"{source}/{p.id}", p.texts[0], "", p.image, p.category])
+            for i, p in enumerate(pairs(source)):
+                image = f"images/{source}-{i:04d}{Path(p.image).suffix}"  # a catalog's media lie inside it
+                shutil.copyfile(p.image, folder / image)
+                w.writerow([f"{source}/{p.id}", p.texts[0], "", image, p.category])
     return path
 
 
@@ -54,7 +57,10 @@ def main() -> None:
     from mmrec_core.query import Engine, Query
     from mmrec_core.store import open_store
 
-    engine = Engine(open_store(args.store))
+    store = open_store(args.store)
+    if store.counts()["image"] == 0:
+        raise SystemExit(f"{args.store} holds no images; delete it and run again")
+    engine = Engine(store)
     for q in args.queries:  # alpha = 1: the query text against the pictures only, not against their captions
         hits = engine.search(Query(text=q), Weights.from_alpha(1.0), k=5)
         print(json.dumps({"query": q, "top5": [h.item.get("title", "") for h in hits]}))
@@ -68,8 +74,8 @@ def main() -> None:
             with app_server(Path(home)) as url, browser_page() as pg:
                 for q in args.queries:
                     pg.goto(f"{url}/?q={q.replace(' ', '+')}&alpha=1&store=unseen")
-                    pg.locator("strong:text-matches('^1\\\\. ')").first.wait_for(timeout=600_000)
                     settle(pg, timeout=600)
+                    pg.locator("strong:text-matches('^1\\. ')").first.wait_for(timeout=120_000)
                     pg.screenshot(path=str(args.screenshots / f"unseen-{q.replace(' ', '-')}.png"), full_page=False)
 
 

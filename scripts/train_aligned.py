@@ -52,6 +52,7 @@ class TrainConfig:
     batch_by: str = ""  # "source": every batch from one source (negatives of the same kind); "": mixed
     template: str = "a picture of a {}"  # prompt template for short texts, at training and query time ("" = none)
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
+    repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
     seed: int = 0
 
     @property
@@ -251,7 +252,8 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
     rest = [v for v in p.values() if v.requires_grad and v.ndim != 2]
     opt = torch.optim.AdamW([{"params": decayed, "weight_decay": config.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=config.lr)
-    steps = config.epochs * max(1, -(-len(data) // config.batch))
+    seen = len(data) + sum((k - 1) * int((data.source == n).sum()) for n, k in config.repeat)
+    steps = config.epochs * (max(1, -(-seen // config.batch)) + len(np.unique(data.source)))  # + leftovers by source
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.1)
     gelu = torch.nn.GELU(approximate="tanh")
     start = time.perf_counter()
@@ -291,9 +293,14 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
 
 
 def _batches(data: Data, config: TrainConfig, rng: np.random.Generator) -> list[np.ndarray]:
-    """Index batches for one epoch: mixed, or each from one group (source) with leftovers mixed."""
-    groups = [np.arange(len(data))] if not config.batch_by else \
-        [np.flatnonzero(data.source == g) for g in np.unique(data.source)]
+    """Index batches for one epoch: mixed, or each from one group (source) with leftovers mixed.
+
+    A source named in config.repeat appears that many times in the epoch (a pair drawn twice into one
+    batch has the same text, so it counts as its own positive, never as a negative)."""
+    times = dict(config.repeat)
+    rows = np.concatenate([np.arange(len(data))] + [np.flatnonzero(data.source == n)
+                                                    for n, k in times.items() for _ in range(k - 1)])
+    groups = [rows] if not config.batch_by else [rows[data.source[rows] == g] for g in np.unique(data.source)]
     out, left = [], []
     for g in groups:
         g = rng.permutation(g)
