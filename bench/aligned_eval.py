@@ -148,7 +148,8 @@ def source_out(data: Data, config: TrainConfig, names=FIRST) -> dict[str, dict[s
     out = {}
     for name in names:
         test = data.source == name
-        out[name] = pair_scores(trained(train(data.subset(~test), config, log=False), config), data.subset(test))
+        out[name] = pair_scores(trained(train(prompted(data, config).subset(~test), config, log=False), config),
+                                data.subset(test))
         print(f"  source out {name}: t2i R@10 {out[name]['t2i_r10']:.3f}", file=sys.stderr)
     return out
 
@@ -238,7 +239,7 @@ def main() -> None:
                   mean(list(first.values())))]
 
     t0 = time.perf_counter()
-    full = trained(train(data, config, log=False), config)
+    full = trained(train(prompted(data, config), config, log=False), config)
     full_s = time.perf_counter() - t0
     lines += ["", "## Reserved and unseen test sets (never trained, tuned or chosen on; model trained on every training source)",
               "", head, rule]
