@@ -526,7 +526,7 @@ def excluded(name: str) -> dict[str, str]:
     """Pairs of a training source that copy a reserved image: id -> why (same file, or near-identical picture)."""
     import numpy as np
 
-    reserved = [(n, p, h) for n in RESERVED for p, h in zip(pairs(n), hashes(n))]
+    reserved = _reserved()
     by_sha = {h[0]: f"{n}/{p.id}" for n, p, h in reserved}
     own = pairs(name)
     dist = _hamming([h[1] for h in hashes(name)], [h[1] for _, _, h in reserved])
@@ -558,6 +558,12 @@ def _thumb(path: str) -> "np.ndarray":
         rgba = img.convert("RGBA")
     rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     return np.asarray(rgb.resize((16, 16), Image.Resampling.BOX), dtype=np.float32) / 255
+
+
+@functools.lru_cache(maxsize=1)
+def _reserved() -> tuple[tuple[str, Pair, tuple[str, str]], ...]:
+    """(set, pair, hash) of every reserved image, read once per process (excluded() runs once per source)."""
+    return tuple((n, p, h) for n in RESERVED for p, h in zip(pairs(n), hashes(n)))
 
 
 def _hamming(a: list[str], b: list[str]) -> "np.ndarray":
