@@ -19,7 +19,7 @@ from mmrec_core.cache import EmbeddingCache, content_key
 from mmrec_core.catalog import Catalog, Item, Problem, load_catalog
 from mmrec_core.encoders import DEFAULT_ENCODER, EncoderSet, cache_dir, load_encoders, spec_of_vectors
 from mmrec_core.engines import Batch, EncodingEngine, Job, get_engine
-from mmrec_core.errors import CatalogError, MediaError, StoreError
+from mmrec_core.errors import CatalogError, MediaError
 from mmrec_core.fusion import MODALITIES
 from mmrec_core.index import IndexConfig
 from mmrec_core.store import Change, Rows, Store, add_items, open_store, store_media, write_store
@@ -149,12 +149,8 @@ def add(
     spec = spec_of_vectors(live.manifest["encoder"])  # an earlier aligned checkpoint's store grows with it
 
     def write(catalog: Catalog, encoders: EncoderSet, spec: str, work: _Work) -> tuple[Store, Change]:
-        made = _encoder_info(encoders, spec)
-        if any(made[m] != live.manifest["encoder"].get(m, made[m]) for m in MODALITIES):
-            raise StoreError(f"the new items were encoded with {made}; this store holds {live.manifest['encoder']}. "
-                             "Re-encode the store, or add with its encoder")
         rows, _ = _assemble(catalog, Path(store_path), encoders, work, live.scaler)
-        return add_items(store_path, rows, encoder=dict(live.manifest["encoder"]), report=_report(work))
+        return add_items(store_path, rows, encoder=_encoder_info(encoders, spec), report=_report(work))
 
     return _run(src, store_path, spec, cache, progress, batch_size, write, get_engine(engine))
 

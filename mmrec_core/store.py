@@ -528,7 +528,9 @@ def add_items(path: str | Path, rows: Rows, *, encoder: Mapping[str, Any],
         raise StoreError(f"the new items repeat ids: {', '.join(map(repr, dup))}")
     with writing(path):
         live = _live_v2(path)
-        if encoder.get("name") != live.encoder:
+        held = live.manifest["encoder"]
+        names = [m for m in MODALITIES if m in held and m in encoder]  # per-modality encoder names, where recorded
+        if not (all(encoder[m] == held[m] for m in names) if names else encoder.get("name") == live.encoder):
             raise StoreError(f"the new items were encoded with {encoder.get('name')!r}; this store holds "
                              f"{live.encoder!r} vectors. Re-encode the store, or add with its encoder")
         dims = {m: int(live.manifest["dims"][m]) for m in MODALITIES}
