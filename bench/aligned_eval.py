@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
 from train_aligned import Data, TrainConfig, load_data, prompted, train  # noqa: E402
 
-from mmrec_core.aligned import Heads, load_heads  # noqa: E402
+from mmrec_core.aligned import IMAGE_FEATURES, Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
 COLS = ("t2i_r1", "t2i_r10", "t2i_mrr", "i2t_r1", "i2t_r10", "i2t_mrr")
@@ -82,14 +82,15 @@ class Model:
             return captions(data), l2_normalize(data.bridge)
         p = self.heads.meta.get("prompt", {})
         test = prompted(data, TrainConfig(template=p.get("template", ""), max_words=p.get("max_words", 0)))
-        return self.heads.text(captions(test)), self.heads.image(data.pooled, data.bridge)
+        return (self.heads.text(captions(test)),
+                self.heads.image(data.image_input(self.heads.image_features), data.bridge))
 
 
 BRIDGE = Model(None)
 
 
 def trained(arrays: dict[str, np.ndarray], config: TrainConfig) -> Model:
-    return Model(Heads(arrays, "unsaved", {"prompt": config.prompt}))
+    return Model(Heads(arrays, "unsaved", {"prompt": config.prompt, "image_features": list(config.image_features)}))
 
 
 def pair_scores(model: Model, data: Data) -> dict[str, float]:
@@ -124,12 +125,37 @@ def mean(results: list[dict[str, float]]) -> dict[str, float]:
     return {c: float(np.mean([r[c] for r in results])) for c in results[0]}
 
 
+_JOB: tuple[Data, TrainConfig] | None = None  # what the forked training workers read (never pickled)
+
+
+def _train_without(test: np.ndarray) -> dict[str, np.ndarray]:
+    import torch
+
+    torch.set_num_threads(1)
+    data, config = _JOB
+    return train(data.subset(~test), config, log=False)
+
+
+def train_without(data: Data, config: TrainConfig, tests: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """One model per held-out mask (trained on the rest, prompted), in parallel: a process per core, one thread
+    each (small batches use two threads poorly); forked, so the features are shared, not copied."""
+    import multiprocessing
+    import os
+
+    global _JOB
+    _JOB = (prompted(data, config), config)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(len(tests), os.cpu_count() or 1)) as pool:
+            return pool.map(_train_without, tests)
+    finally:
+        _JOB = None
+
+
 def kind_out(data: Data, config: TrainConfig) -> dict[str, dict]:
     """Leave one kind out: per held-out kind, the model trained without it, scored on each of its sources."""
     out = {}
-    for kind in KINDS:
-        test = np.isin(data.source, [n for n in TRAIN_SOURCES if SOURCES[n].kind == kind])
-        arrays = train(prompted(data, config).subset(~test), config, log=False)
+    tests = [np.isin(data.source, [n for n in TRAIN_SOURCES if SOURCES[n].kind == kind]) for kind in KINDS]
+    for kind, test, arrays in zip(KINDS, tests, train_without(data, config, tests)):
         model = trained(arrays, config)
         held = data.subset(test)
         per = {n: pair_scores(model, held.subset(held.source == n)) for n in np.unique(held.source)}
@@ -146,10 +172,9 @@ def over_sources(results: dict[str, dict]) -> dict[str, float]:
 
 def source_out(data: Data, config: TrainConfig, names=FIRST) -> dict[str, dict[str, float]]:
     out = {}
-    for name in names:
-        test = data.source == name
-        out[name] = pair_scores(trained(train(prompted(data, config).subset(~test), config, log=False), config),
-                                data.subset(test))
+    tests = [data.source == name for name in names]
+    for name, test, arrays in zip(names, tests, train_without(data, config, tests)):
+        out[name] = pair_scores(trained(arrays, config), data.subset(test))
         print(f"  source out {name}: t2i R@10 {out[name]['t2i_r10']:.3f}", file=sys.stderr)
     return out
 
@@ -157,11 +182,16 @@ def source_out(data: Data, config: TrainConfig, names=FIRST) -> dict[str, dict[s
 def ablation(data: Data, base: TrainConfig) -> list[str]:
     """Variants scored by leave one kind out (mean over sources); reserved sets never looked at."""
     phrased = replace(base, template="a picture of a {}", max_words=3)
+    others = [n for n in IMAGE_FEATURES if n not in base.image_features]
     variants = {
         "shipped": base,
         **({"no prompt template": replace(base, template="", max_words=0)} if base.template else
            {"template 'a picture of a {}' on texts of up to 3 words, training and query": phrased,
             "the same template at query time only (the shipped models)": "query-only"}),
+        **{f"image head also reads {' + '.join(more)}": replace(base, image_features=(*base.image_features, *more))
+           for more in [*([n] for n in others), *([others] if len(others) > 1 else [])]},
+        **({f"image head reads {base.image_features[0]} only": replace(base, image_features=base.image_features[:1])}
+           if len(base.image_features) > 1 else {}),
     }
     lines = ["| variant | " + " | ".join(COLS) + " |", "|---|" + "---|" * len(COLS)]
     shipped: dict[str, dict] = {}

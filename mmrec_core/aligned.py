@@ -5,7 +5,8 @@ small heads are trained, contrastively, on image-caption pairs harvested from De
 (scripts/train_aligned.py; data and licences in assets/aligned/MANIFEST.md):
 
 - text:  t = l2(l2(minilm(text)) @ text_w + text_b)
-- image: h = (pooled - img_mean) / img_std   (EfficientNet-Lite0's 1280-d pooled features)
+- image: h = (f - img_mean) / img_std   (f: EfficientNet-Lite0 features named by the checkpoint's meta
+           "image_features": by default the 1280-d average pool; see IMAGE_FEATURES)
          b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
          v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
 - short texts (a bare "cat") are phrased by the checkpoint's prompt template first (meta "prompt");
@@ -40,6 +41,12 @@ def checkpoint(digest: str = "") -> Path:
     """The current checkpoint, or the retired one whose digest a store's encoder name records."""
     return CHECKPOINT if not digest else CHECKPOINT.with_name(f"aligned-heads-{digest}.npz")
 POOLED_DIM = 1280
+# EfficientNet-Lite0 features an image head can read, all from one forward pass (see lite_features):
+IMAGE_FEATURES = {
+    "pooled": POOLED_DIM,  # the final 1280-channel map, average-pooled (what ImageNet's classifier reads)
+    "pooled_max": POOLED_DIM,  # the same map, max-pooled (a part anywhere in the picture)
+    "mid": 112 + 192,  # blocks 10 (112 ch, 14 x 14) and 14 (192 ch, 7 x 7), average-pooled: shapes before classes
+}
 BRIDGE_TOP = 5
 _REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")
 _MLP = ("mlp_w1", "mlp_b1", "mlp_w2")
@@ -66,6 +73,11 @@ class Heads:
         return self.template.format(text.strip())
 
     @property
+    def image_features(self) -> tuple[str, ...]:
+        """The EfficientNet-Lite0 features the image head reads, concatenated in this order."""
+        return tuple(self.meta.get("image_features", ("pooled",)))
+
+    @property
     def mix(self) -> float:
         return float(self.arrays.get("mix", 1.0))
 
@@ -85,10 +97,11 @@ class Heads:
         t = l2_normalize(minilm.astype(np.float32))
         return self._mixed(l2_normalize(t @ a["text_w"] + a["text_b"]), t)
 
-    def image(self, pooled: np.ndarray, bridge: np.ndarray) -> np.ndarray:
-        """pooled (n, 1280) and bridge embeddings (n, 384) -> aligned float32 (n, dim), rows L2-normalised."""
+    def image(self, features: np.ndarray, bridge: np.ndarray) -> np.ndarray:
+        """features (n, F: self.image_features concatenated) and bridge embeddings (n, 384) -> aligned float32
+        (n, dim), rows L2-normalised."""
         a = self.arrays
-        h = (pooled.astype(np.float32) - a["img_mean"]) / a["img_std"]
+        h = (features.astype(np.float32) - a["img_mean"]) / a["img_std"]
         z = h @ a["img_w"] + bridge.astype(np.float32) @ a["bridge_w"] + a["img_b"]
         if "mlp_w1" in a:
             z = z + gelu(h @ a["mlp_w1"] + a["mlp_b1"]) @ a["mlp_w2"]
@@ -118,10 +131,14 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     template = meta.get("prompt", {}).get("template", "")
     if template and (not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", "")):
         raise EncoderError(f"aligned checkpoint {path} has a bad prompt template {template!r}: it needs one {{}}")
+    names = meta.get("image_features", ["pooled"])
+    if not (isinstance(names, list) and names and all(n in IMAGE_FEATURES for n in names) and len(set(names)) == len(names)):
+        raise EncoderError(f"aligned checkpoint {path} names unknown image features {names!r}; "
+                           f"known: {', '.join(IMAGE_FEATURES)}")
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-    d = arrays["text_w"].shape[1]
-    shapes = {"text_w": (MiniLMText.dim, d), "img_w": (POOLED_DIM, d), "bridge_w": (MiniLMText.dim, d),
-              "img_mean": (POOLED_DIM,), "img_std": (POOLED_DIM,), "text_b": (d,), "img_b": (d,)}
+    d, f = arrays["text_w"].shape[1], sum(IMAGE_FEATURES[n] for n in names)
+    shapes = {"text_w": (MiniLMText.dim, d), "img_w": (f, d), "bridge_w": (MiniLMText.dim, d),
+              "img_mean": (f,), "img_std": (f,), "text_b": (d,), "img_b": (d,)}
     bad = {k: arrays[k].shape for k, s in shapes.items() if arrays[k].shape != s}
     if "mix" in arrays and not (arrays["mix"].shape == () and 0 <= float(arrays["mix"]) <= 1):
         bad["mix"] = arrays["mix"].shape
@@ -130,22 +147,42 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     return Heads(arrays, hashlib.sha256(raw).hexdigest()[:10], meta)
 
 
-def lite_features(bridge: ImageNetBridge, images: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """EfficientNet-Lite0 pooled features float32 (n, 1280) and ImageNet logits float32 (n, 1000)."""
+def lite_features(bridge: ImageNetBridge, images: Sequence[Any],
+                  names: Sequence[str] = ("pooled",)) -> tuple[np.ndarray, np.ndarray]:
+    """EfficientNet-Lite0 features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet logits
+    float32 (n, 1000), one forward pass per batch."""
     import torch
 
     model = bridge.model
-    pooled = np.zeros((len(images), POOLED_DIM), dtype=np.float32)
+    feats = np.zeros((len(images), sum(IMAGE_FEATURES[n] for n in names)), dtype=np.float32)
     logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
     for start in range(0, len(images), bridge.batch_size):
         chunk = images[start : start + bridge.batch_size]
-        x = lite_batch(chunk)
         with bridge._lock, torch.inference_mode():
-            f = model._avg_pooling(model.extract_features(x)).flatten(1)
-            out = model._fc(f)
-        pooled[start : start + len(chunk)] = f.numpy()
-        logits[start : start + len(chunk)] = out.numpy()
-    return pooled, logits
+            got = lite_levels(model, lite_batch(chunk), names)
+        feats[start : start + len(chunk)] = np.hstack([got[n] for n in names])
+        logits[start : start + len(chunk)] = got["logits"]
+    return feats, logits
+
+
+def lite_levels(model: Any, x: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named IMAGE_FEATURES and "logits" of a batch (as EfficientNet.extract_features, then pooling)."""
+    import torch
+
+    h = model._swish(model._bn0(model._conv_stem(x)))
+    mid = []
+    for idx, block in enumerate(model._blocks):
+        h = block(h)
+        if idx in (10, 14) and "mid" in names:
+            mid.append(h.mean((2, 3)))
+    h = model._swish(model._bn1(model._conv_head(h)))
+    pooled = h.mean((2, 3))
+    out = {"pooled": pooled.numpy(), "logits": model._fc(pooled).numpy()}
+    if "pooled_max" in names:
+        out["pooled_max"] = h.amax((2, 3)).numpy()
+    if mid:
+        out["mid"] = torch.cat(mid, 1).numpy()
+    return out
 
 
 def bridge_embedding(logits: np.ndarray, prompts: np.ndarray, *, top: int = BRIDGE_TOP) -> np.ndarray:
@@ -182,8 +219,8 @@ class AlignedImage:
         self.name, self.dim = image_name(heads), heads.dim
 
     def encode(self, batch: Sequence[Any]) -> np.ndarray:
-        pooled, logits = lite_features(self.bridge, batch)
-        return self.heads.image(pooled, bridge_embedding(logits, self.bridge.prompts))
+        feats, logits = lite_features(self.bridge, batch, self.heads.image_features)
+        return self.heads.image(feats, bridge_embedding(logits, self.bridge.prompts))
 
 
 def text_name(heads: Heads) -> str:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, excluded, pairs  # noqa: E402
 
-from mmrec_core.aligned import CHECKPOINT, Heads, bridge_embedding  # noqa: E402
+from mmrec_core.aligned import CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, Heads, bridge_embedding  # noqa: E402
 
 FEATURES = CACHE / "features"
 
@@ -53,6 +53,7 @@ class TrainConfig:
     template: str = "a picture of a {}"  # prompt template for short texts, at training and query time ("" = none)
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
+    image_features: tuple[str, ...] = ("pooled",)  # the IMAGE_FEATURES the image head reads
     seed: int = 0
 
     @property
@@ -72,11 +73,16 @@ class Data:
     text_emb: np.ndarray  # (m, 384) float32, distinct texts
     texts: list[list[int]]  # per image: rows of text_emb, [0] = the caption
     strings: list[str]  # (m,) the distinct texts
+    extra: dict[str, np.ndarray]  # the other IMAGE_FEATURES, (n, dim) each
 
     def subset(self, mask: np.ndarray) -> "Data":
         idx = np.flatnonzero(mask)
         return Data(self.source[idx], self.ids[idx], self.category[idx], self.pooled[idx], self.bridge[idx],
-                    self.text_emb, [self.texts[i] for i in idx], self.strings)
+                    self.text_emb, [self.texts[i] for i in idx], self.strings, {k: v[idx] for k, v in self.extra.items()})
+
+    def image_input(self, names: tuple[str, ...] | list[str]) -> np.ndarray:
+        """What an image head reading these IMAGE_FEATURES sees: them concatenated, (n, F) float32."""
+        return np.hstack([self.pooled if n == "pooled" else self.extra[n] for n in names])
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -97,23 +103,32 @@ def towers():
 
 
 def features(name: str) -> dict[str, np.ndarray]:
-    """Cached per-source features: pooled, logits, text embeddings (extracted once)."""
+    """Cached per-source features: pooled, logits, text embeddings, the EXTRA image features (extracted once)."""
     from mmrec_core.aligned import lite_features
     from mmrec_core.media import load_image
 
     got = pairs(name)
     key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
     path = FEATURES / f"{name}-{key}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+    if path.is_file() and levels_path(path).is_file():
+        out = {}
+        for p in (path, levels_path(path)):
+            with np.load(p, allow_pickle=False) as z:
+                out |= {k: z[k] for k in z.files}
+        return out
     text, bridge = towers()
     pooled = np.zeros((len(got), 1280), np.float32)
     logits = np.zeros((len(got), 1000), np.float32)
+    levels = {n: np.zeros((len(got), IMAGE_FEATURES[n]), np.float32) for n in EXTRA}
     start, step = time.perf_counter(), 64
     for i in range(0, len(got), step):
         images = [load_image(p.image) for p in got[i : i + step]]
-        pooled[i : i + len(images)], logits[i : i + len(images)] = lite_features(bridge, images)
+        feats, logits[i : i + len(images)] = lite_features(bridge, images, ("pooled", *EXTRA))
+        pooled[i : i + len(images)] = feats[:, :POOLED_DIM]
+        cut = POOLED_DIM
+        for n in EXTRA:
+            levels[n][i : i + len(images)] = feats[:, cut : cut + IMAGE_FEATURES[n]]
+            cut += IMAGE_FEATURES[n]
         done = i + len(images)
         print(f"\r  {name}: images {done}/{len(got)} ({done / (time.perf_counter() - start):.1f}/s)",
               end="", file=sys.stderr, flush=True)
@@ -125,10 +140,22 @@ def features(name: str) -> dict[str, np.ndarray]:
            "pooled": pooled, "logits": logits, "strings": np.array(strings), "text_emb": text_emb,
            "texts": np.array(["\x1f".join(p.texts) for p in got])}
     FEATURES.mkdir(parents=True, exist_ok=True)
+    tmp = levels_path(path).with_suffix(".tmp.npz")
+    np.savez(tmp, **levels)
+    tmp.rename(levels_path(path))
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **out)
     tmp.rename(path)
-    return out
+    return out | levels
+
+
+# Every IMAGE_FEATURES of each image is kept, from the one forward pass: pooled (with the logits) in the main
+# file, the others in NAME-KEY.levels.npz beside it (heads that read them are measured in aligned_eval.py).
+EXTRA = tuple(n for n in IMAGE_FEATURES if n != "pooled")
+
+
+def levels_path(path: Path) -> Path:
+    return path.with_name(path.name.replace(".npz", ".levels.npz"))
 
 
 def load_data(names: list[str], *, log: bool = False) -> Data:
@@ -152,6 +179,7 @@ def load_data(names: list[str], *, log: bool = False) -> Data:
         text_emb=emb,
         texts=[[row[t] for t in str(ts).split("\x1f")] for f in parts for ts in f["texts"]],
         strings=strings,
+        extra={n: np.concatenate([f[n] for f in parts]) for n in EXTRA},
     )
 
 
@@ -164,7 +192,7 @@ def _without_reserved(name: str, f: dict[str, np.ndarray], *, log: bool) -> dict
     if log:
         print(f"  {name}: {len(drop)} pairs left out as copies of reserved images", file=sys.stderr)
     keep = np.array([str(i) not in drop for i in f["ids"]])
-    return {k: (v[keep] if k in ("ids", "category", "pooled", "logits", "texts") else v) for k, v in f.items()}
+    return {k: (v[keep] if k in ("ids", "category", "pooled", "logits", "texts", *EXTRA) else v) for k, v in f.items()}
 
 
 def prompted(data: Data, config: TrainConfig) -> Data:
@@ -176,7 +204,7 @@ def prompted(data: Data, config: TrainConfig) -> Data:
     row = {s: i for i, s in enumerate(strings)}
     emb = text_embeddings(strings)
     texts = [[row[heads.prompt(data.strings[t])] for t in ts] for ts in data.texts]
-    return Data(data.source, data.ids, data.category, data.pooled, data.bridge, emb, texts, strings)
+    return Data(data.source, data.ids, data.category, data.pooled, data.bridge, emb, texts, strings, data.extra)
 
 
 def text_embeddings(strings: list[str]) -> np.ndarray:
@@ -201,7 +229,7 @@ def _cached(name: str) -> bool:
 
 def _prompts() -> np.ndarray:
     """The bridge's class-prompt matrix (1000, 384), from its on-disk cache or computed once."""
-    from mmrec_core.encoders import ImageNetBridge, MiniLMText, class_prompt_matrix
+    from mmrec_core.encoders import class_prompt_matrix
 
     if "prompts" not in _TOWERS:
         if "bridge" in _TOWERS:
@@ -229,20 +257,21 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    mean = data.pooled.mean(0)
-    std = data.pooled.std(0) + 1e-3
-    h_all = torch.from_numpy((data.pooled - mean) / std)
+    x = data.image_input(config.image_features)
+    mean, std, f = x.mean(0), x.std(0) + 1e-3, x.shape[1]
+    h_all = torch.from_numpy((x - mean) / std)
+    del x
     b_all = torch.from_numpy(data.bridge)
     t_all = torch.from_numpy(data.text_emb / np.linalg.norm(data.text_emb, axis=1, keepdims=True))
     d, eye = config.dim, torch.eye(384, config.dim)
     p = {
         "d_text": torch.zeros(384, d), "text_b": torch.zeros(d),
         "d_bridge": torch.zeros(384, d), "img_b": torch.zeros(d),
-        "img_w": torch.zeros(1280, d) if config.use_bridge else torch.randn(1280, d) * 1280 ** -0.5,
+        "img_w": torch.zeros(f, d) if config.use_bridge else torch.randn(f, d) * f ** -0.5,
         "log_t": torch.tensor(float(np.log(config.temperature))),
     }
     if config.mlp_hidden:
-        p["mlp_w1"] = torch.randn(1280, config.mlp_hidden) * 1280 ** -0.5
+        p["mlp_w1"] = torch.randn(f, config.mlp_hidden) * f ** -0.5
         p["mlp_b1"] = torch.zeros(config.mlp_hidden)
         p["mlp_w2"] = torch.zeros(config.mlp_hidden, d)
     for k, v in p.items():
@@ -343,7 +372,7 @@ def main() -> None:
     counts = {n: int((data.source == n).sum()) for n in names}
     meta = {"config": asdict(config), "sources": counts, "packages": {n: SOURCES[n].packages for n in names},
             "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0"],
-            "prompt": config.prompt}
+            "prompt": config.prompt, "image_features": list(config.image_features)}
     save(arrays, args.out, meta)
     print(f"trained in {seconds:.0f}s -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
 

@@ -91,6 +91,39 @@ def test_prompt_template_phrases_short_texts_only(tmp_path):
             load_heads(tmp_path / "bad.npz")
 
 
+def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_subset):
+    """A checkpoint whose image head reads more than the average pool: shapes are checked against the named
+    features, and the encoder computes exactly those (one forward pass) before the head."""
+    from mmrec_core.aligned import IMAGE_FEATURES, AlignedImage, bridge_embedding, lite_features
+    from mmrec_core.encoders import ImageNetBridge, MiniLMText
+
+    heads = load_heads()
+    names = ["pooled", "mid", "pooled_max"]
+    f, d = sum(IMAGE_FEATURES[n] for n in names), heads.arrays["text_w"].shape[1]
+    rng = np.random.default_rng(1)
+    arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k != "meta"}
+    arrays |= {"img_w": rng.standard_normal((f, d)).astype(np.float16), "img_mean": np.zeros(f, np.float32),
+               "img_std": np.ones(f, np.float32)}
+    np.savez(tmp_path / "wide.npz", meta=np.array(json.dumps({**heads.meta, "image_features": names})), **arrays)
+    wide = load_heads(tmp_path / "wide.npz")
+    assert wide.image_features == tuple(names) and heads.image_features == ("pooled",)
+    _, images = demo_subset
+    bridge = ImageNetBridge(MiniLMText())
+    got = AlignedImage(bridge, wide).encode(images[:3])
+    feats, logits = lite_features(bridge, images[:3], names)
+    plain, plain_logits = lite_features(bridge, images[:3])
+    assert feats.shape == (3, f) and np.array_equal(feats[:, :1280], plain) and np.array_equal(logits, plain_logits)
+    np.testing.assert_allclose(got, wide.image(feats, bridge_embedding(logits, bridge.prompts)), atol=1e-6)
+    for bad in (["pooled", "nope"], ["pooled", "pooled"], [], "pooled"):
+        np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps({**heads.meta, "image_features": bad})), **arrays)
+        with pytest.raises(EncoderError, match="image features"):
+            load_heads(tmp_path / "bad.npz")
+    np.savez(tmp_path / "short.npz", meta=np.array(json.dumps({**heads.meta, "image_features": ["pooled", "mid"]})),
+             **arrays)
+    with pytest.raises(EncoderError, match="wrong shapes"):
+        load_heads(tmp_path / "short.npz")
+
+
 @pytest.fixture(scope="module")
 def demo_subset():
     items = [it for it in load_catalog(DEMO).items if it.image][::19][:50]
