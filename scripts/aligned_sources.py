@@ -20,6 +20,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -82,6 +83,8 @@ def render_svg(svg: Path, out: Path, size: int = 224) -> Path | None:
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("rsvg-convert") is None:  # else every SVG would "fail" and a source would silently come out empty
+        raise SystemExit("rendering SVGs needs rsvg-convert: apt-get install librsvg2-bin")
     try:
         subprocess.run(["rsvg-convert", "-w", str(size), "-h", str(size), "-a", "-b", "white", "-o", str(out), str(svg)],
                        check=True, timeout=20, capture_output=True)
@@ -478,6 +481,8 @@ def pairs(name: str) -> list[Pair]:
     path = CACHE / "pairs" / f"{name}.jsonl"
     if not path.is_file():
         got = list(SOURCES[name].harvest())
+        if not got:
+            raise SystemExit(f"{name}: the harvest found no pairs (nothing written; see the messages above)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(asdict(p)) + "\n" for p in got), encoding="utf-8")
