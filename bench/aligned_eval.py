@@ -14,7 +14,7 @@ Text -> image and image -> text: Recall@1, Recall@10, MRR. Image -> image: the s
 another artist, i.e. for an image whose caption another source of the test set also has, is one of
 those images in its 10 nearest (R@10) and how high is the first (MRR); the image itself excluded.
 Usage: python bench/aligned_eval.py [--previous OLD.npz] [--out assets/aligned/EVAL.md]
-       python bench/aligned_eval.py --ablation   (the design variants -> assets/aligned/ABLATION.md)
+       python bench/aligned_eval.py --ablation [VARIANT ...]   (design variants -> assets/aligned/ABLATION.md)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
 from train_aligned import Data, TrainConfig, load_data, prompted, train  # noqa: E402
 
-from mmrec_core.aligned import IMAGE_FEATURES, Heads, load_heads  # noqa: E402
+from mmrec_core.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
 COLS = ("t2i_r1", "t2i_r10", "t2i_mrr", "i2t_r1", "i2t_r10", "i2t_mrr")
@@ -179,31 +179,33 @@ def source_out(data: Data, config: TrainConfig, names=FIRST) -> dict[str, dict[s
     return out
 
 
-def ablation(data: Data, base: TrainConfig) -> list[str]:
+def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
+    """The design variants of `--ablation`: key -> (label, config)."""
+    feats = {"pooled": ("pooled",), "max": ("pooled", "pooled_max"), "mid": ("pooled", "mid"),
+             "max+mid": ("pooled", "pooled_max", "mid")}
+    out = {f"features:{k}": (f"image head reads {' + '.join(v)}", replace(base, image_features=v))
+           for k, v in feats.items()}
+    out["no-template"] = ("no prompt template", replace(base, template="", max_words=0))
+    out["template"] = ("prompt template 'a picture of a {}' on texts of up to 3 words, training and query",
+                       replace(base, template="a picture of a {}", max_words=3))
+    out["one-source-batches"] = ("each batch from one source (harder negatives: the same kind of picture)",
+                                 replace(base, batch_by="source"))
+    out["mixed-batches"] = ("mixed batches", replace(base, batch_by=""))
+    return out
+
+
+def ablation(data: Data, base: TrainConfig, keys: list[str]) -> list[str]:
     """Variants scored by leave one kind out (mean over sources); reserved sets never looked at."""
-    phrased = replace(base, template="a picture of a {}", max_words=3)
-    others = [n for n in IMAGE_FEATURES if n not in base.image_features]
-    variants = {
-        "shipped": base,
-        **({"no prompt template": replace(base, template="", max_words=0)} if base.template else
-           {"template 'a picture of a {}' on texts of up to 3 words, training and query": phrased,
-            "the same template at query time only (the shipped models)": "query-only"}),
-        **{f"image head also reads {' + '.join(more)}": replace(base, image_features=(*base.image_features, *more))
-           for more in [*([n] for n in others), *([others] if len(others) > 1 else [])]},
-        **({f"image head reads {base.image_features[0]} only": replace(base, image_features=base.image_features[:1])}
-           if len(base.image_features) > 1 else {}),
-    }
+    known = variants(base)
     lines = ["| variant | " + " | ".join(COLS) + " |", "|---|" + "---|" * len(COLS)]
-    shipped: dict[str, dict] = {}
-    for label, config in variants.items():
+    done: dict[TrainConfig, dict[str, float]] = {}
+    for key in keys:
+        label, config = known[key]
         print(f"ablation: {label}", file=sys.stderr)
-        if config == "query-only":  # the shipped models, test captions phrased by the template
-            s = mean([pair_scores(trained(r["arrays"], phrased), r["data"].subset(r["data"].source == n))
-                      for r in shipped.values() for n in r["sources"]])
-        else:
-            results = kind_out(data, config)
-            shipped = shipped or results
-            s = over_sources(results)
+        if config not in done:
+            done[config] = over_sources(kind_out(data, config))
+        s = done[config]
+        label = f"**{label} (shipped)**" if config == base else label
         lines.append(f"| {label} | " + " | ".join(f"{s[c]:.3f}" for c in COLS) + " |")
         print(lines[-1], file=sys.stderr, flush=True)
     return lines
@@ -212,18 +214,19 @@ def ablation(data: Data, base: TrainConfig) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "aligned" / "EVAL.md")
-    parser.add_argument("--ablation", action="store_true",
-                        help="score the design variants instead (slow), into assets/aligned/ABLATION.md")
+    parser.add_argument("--ablation", nargs="*", metavar="VARIANT",
+                        help="score design variants instead (slow; all without a name), into assets/aligned/ABLATION.md; "
+                             f"variants: {', '.join(variants(TrainConfig()))}")
     parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (same towers)")
     args = parser.parse_args()
     start = time.perf_counter()
     config = TrainConfig()
     data = load_data(list(TRAIN_SOURCES))
-    if args.ablation:
+    if args.ablation is not None:
         out = args.out.with_name("ABLATION.md") if args.out.name == "EVAL.md" else args.out
         lines = ["# aligned encoder: design variants", "",
                  f"Leave one kind out (see EVAL.md), mean over the {len(TRAIN_SOURCES)} training sources; the reserved "
-                 f"sets are not looked at. Shipped config: `{asdict(config)}`.", "", *ablation(data, config), "",
+                 f"sets are not looked at. Shipped config: `{asdict(config)}`.", "", *ablation(data, config, args.ablation or list(variants(config))), "",
                  f"Generated by `bench/aligned_eval.py --ablation` in {time.perf_counter() - start:.0f}s."]
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")
         print("\n".join(lines))
