@@ -35,3 +35,17 @@ def test_a_rescaled_recompressed_copy_is_near_and_another_picture_is_far(tmp_pat
     assert dist[0] <= HASH_BITS < dist[1]
     colour = lambda x, y: float(np.abs(_thumb(x) - _thumb(y)).mean())  # noqa: E731
     assert colour(original, copy) <= COLOUR_DIFF < colour(original, recoloured)
+
+
+def test_a_harvest_without_its_renderer_or_without_pairs_stops_instead_of_writing_an_empty_source(tmp_path, monkeypatch):
+    import aligned_sources as a
+    import pytest
+
+    monkeypatch.setattr(a.shutil, "which", lambda _: None)
+    with pytest.raises(SystemExit, match="librsvg2-bin"):
+        a.render_svg(tmp_path / "x.svg", tmp_path / "x.png")
+    monkeypatch.setattr(a, "CACHE", tmp_path)
+    monkeypatch.setitem(a.SOURCES, "empty", a.Source("empty", (), "", "train", lambda: iter(())))
+    with pytest.raises(SystemExit, match="no pairs"):
+        a.pairs("empty")
+    assert not (tmp_path / "pairs" / "empty.jsonl").exists()
