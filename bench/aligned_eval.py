@@ -191,6 +191,8 @@ def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
     out["one-source-batches"] = ("each batch from one source (harder negatives: the same kind of picture)",
                                  replace(base, batch_by="source"))
     out["mixed-batches"] = ("mixed batches", replace(base, batch_by=""))
+    out["epochs:40"] = ("40 epochs", replace(base, epochs=40))
+    out["epochs:20"] = ("20 epochs", replace(base, epochs=20))
     return out
 
 

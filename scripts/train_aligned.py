@@ -53,7 +53,7 @@ class TrainConfig:
     template: str = "a picture of a {}"  # prompt template for short texts, at training and query time ("" = none)
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
-    image_features: tuple[str, ...] = ("pooled",)  # the IMAGE_FEATURES the image head reads
+    image_features: tuple[str, ...] = ("pooled", "pooled_max", "mid")  # the IMAGE_FEATURES the image head reads
     seed: int = 0
 
     @property
