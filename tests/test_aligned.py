@@ -26,7 +26,8 @@ def test_heads_contract_without_models():
     heads = load_heads()
     rng = np.random.default_rng(0)
     t = heads.text(rng.standard_normal((3, 384)).astype(np.float32))
-    v = heads.image(rng.standard_normal((2, 1280)).astype(np.float32), rng.standard_normal((2, 384)).astype(np.float32))
+    f = heads.arrays["img_w"].shape[0]  # the image features the head reads, concatenated
+    v = heads.image(rng.standard_normal((2, f)).astype(np.float32), rng.standard_normal((2, 384)).astype(np.float32))
     for x, n in ((t, 3), (v, 2)):
         assert x.shape == (n, heads.dim) and x.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1, atol=1e-5)
@@ -106,7 +107,7 @@ def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_sub
                "img_std": np.ones(f, np.float32)}
     np.savez(tmp_path / "wide.npz", meta=np.array(json.dumps({**heads.meta, "image_features": names})), **arrays)
     wide = load_heads(tmp_path / "wide.npz")
-    assert wide.image_features == tuple(names) and heads.image_features == ("pooled",)
+    assert wide.image_features == tuple(names)
     _, images = demo_subset
     bridge = ImageNetBridge(MiniLMText())
     got = AlignedImage(bridge, wide).encode(images[:3])
