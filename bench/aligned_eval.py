@@ -192,7 +192,6 @@ def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
                                  replace(base, batch_by="source"))
     out["mixed-batches"] = ("mixed batches", replace(base, batch_by=""))
     out["epochs:40"] = ("40 epochs", replace(base, epochs=40))
-    out["epochs:20"] = ("20 epochs", replace(base, epochs=20))
     return out
 
 
