@@ -93,7 +93,7 @@ def _connect_lite(db: Path, store: Path) -> Any:
             return _connect(uri)
     for _ in range(40):  # the holder may still be starting its server
         info = _read_serve(serve)
-        if info and info["pid"] != os.getpid() and _alive(info["pid"]):
+        if info and _alive(info["pid"]):  # another process, or this one (its server outlives a dropped client)
             with contextlib.suppress(StoreError):
                 c = _connect(info["uri"])
                 c.list_collections()
@@ -259,6 +259,7 @@ class MilvusSource:
         self.kinds = dict(manifest["index"]["kinds"])
         self.config = IndexConfig(**manifest["index"]["config"])
         self._loaded: Any = None  # the client that loaded the collection
+        self._loading = threading.Lock()
 
     def _search_params(self, m: str, depth: int) -> dict[str, Any]:
         kind = self.kinds[m]
@@ -266,10 +267,17 @@ class MilvusSource:
                  else {"ef": max(self.config.ef_search, depth)} if kind == "HNSW" else {})
         return {"metric_type": "IP", "params": extra}
 
+    def _load(self, c: Any) -> None:
+        """Load the collection once per client, from one thread: a collection reopened after a restart is
+        'released' until loaded, and Lite opens a collection without a lock, so two first requests at once can
+        leave it open twice, one copy still loading."""
+        with self._loading:
+            if self._loaded is not c:
+                c.load_collection(self.name)
+                self._loaded = c
+
     def _search(self, c: Any, m: str, q: np.ndarray, depth: int) -> np.ndarray:
-        if self._loaded is not c:  # a collection reopened after a restart is 'released' until loaded
-            c.load_collection(self.name)
-            self._loaded = c
+        self._load(c)
         hits = c.search(self.name, data=[np.asarray(q, np.float32)], anns_field=m, limit=min(depth, MAX_LIMIT),
                         filter=f"has_{m} and row < {self.n_rows}", search_params=self._search_params(m, depth),
                         output_fields=["row"], consistency_level="Strong")
@@ -277,6 +285,8 @@ class MilvusSource:
 
     def propose(self, queries: Mapping[str, np.ndarray], depth: int) -> dict[str, np.ndarray]:
         asked = [m for m in queries if m in self.kinds]
+        if asked:
+            _call(self.store, self.record, self._load)  # before the searches run side by side
 
         def one(m: str) -> np.ndarray:
             return _call(self.store, self.record, lambda c: self._search(c, m, queries[m], depth))

@@ -167,6 +167,18 @@ def test_reopen_in_a_new_process(backend, tmp_path):
     assert search_in_new_process(tmp_path / "s", q) == here  # this process holds it now
 
 
+def test_a_dropped_client_reconnects_to_the_server_this_process_runs(tmp_path):
+    """After a failed call the client is dropped; the Lite server this process runs still holds the database,
+    so the next call must reach it (not wait for 'another process' and give up)."""
+    from mmrec_core import milvus
+
+    store, r = make(tmp_path / "s", "milvus", n=60)
+    q = queries(r.embeddings)["all three"]
+    before = ranked(store, q, "weighted")
+    milvus.forget(tmp_path / "s", {"uri": "lite"})
+    same(ranked(open_store(tmp_path / "s"), q, "weighted"), before)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_add_and_remove(backend, tmp_path):
     old, base = make(tmp_path / "s", backend)
