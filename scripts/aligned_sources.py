@@ -17,6 +17,7 @@ import argparse
 import csv
 import functools
 import hashlib
+import importlib.util
 import json
 import random
 import re
@@ -615,6 +616,10 @@ def main() -> None:
     if args.manifest:
         print(manifest())
         return
+    missing = [need for need, ok in (("apt-get install librsvg2-bin", shutil.which("rsvg-convert")),
+                                     ("pip install cairosvg", importlib.util.find_spec("cairosvg"))) if not ok]
+    if missing:  # say so before minutes of downloads, not at the first SVG source
+        raise SystemExit(f"rendering the sources' SVGs needs: {'; '.join(missing)}")
     for name in args.sources:
         got = pairs(name) or [Pair(name, "", "", ("(none)",), "")]
         print(f"{name:12s} {SOURCES[name].role:5s} {len(got):5d} pairs  e.g. {got[0].texts[0]!r} / {got[-1].texts[0]!r}",
