@@ -79,13 +79,23 @@ def words(name: str) -> str:
     return " ".join(name.lower().split())
 
 
+RSVG, CAIROSVG = "apt-get install librsvg2-bin", "pip install cairosvg"
+
+
+@functools.cache
+def missing_renderers() -> tuple[str, ...]:
+    """How to install each SVG renderer the sources need that this machine lacks (looked up once)."""
+    found = {RSVG: shutil.which("rsvg-convert"), CAIROSVG: importlib.util.find_spec("cairosvg")}
+    return tuple(need for need, ok in found.items() if not ok)
+
+
 def render_svg(svg: Path, out: Path, size: int = 224) -> Path | None:
     """rsvg-convert an SVG to a PNG fitting size x size (once); None if it fails."""
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    if shutil.which("rsvg-convert") is None:  # else every SVG would "fail" and a source would silently come out empty
-        raise SystemExit("rendering SVGs needs rsvg-convert: apt-get install librsvg2-bin")
+    if RSVG in missing_renderers():  # else every SVG would "fail" and a source would silently come out empty
+        raise SystemExit(f"rendering SVGs needs rsvg-convert: {RSVG}")
     try:
         subprocess.run(["rsvg-convert", "-w", str(size), "-h", str(size), "-a", "-b", "white", "-o", str(out), str(svg)],
                        check=True, timeout=20, capture_output=True)
@@ -616,9 +626,7 @@ def main() -> None:
     if args.manifest:
         print(manifest())
         return
-    missing = [need for need, ok in (("apt-get install librsvg2-bin", shutil.which("rsvg-convert")),
-                                     ("pip install cairosvg", importlib.util.find_spec("cairosvg"))) if not ok]
-    if missing:  # say so before minutes of downloads, not at the first SVG source
+    if missing := missing_renderers():  # say so before minutes of downloads, not at the first SVG source
         raise SystemExit(f"rendering the sources' SVGs needs: {'; '.join(missing)}")
     for name in args.sources:
         got = pairs(name) or [Pair(name, "", "", ("(none)",), "")]
