@@ -9,6 +9,8 @@ small heads are trained, contrastively, on image-caption pairs harvested from De
            "image_features": by default the 1280-d average pool; see IMAGE_FEATURES)
          b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
          v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
+- a checkpoint may carry a retrained tail (tail_w, tail_b: EfficientNet-Lite0's last 1x1 conv, batch norm
+  folded in); "pooled" and "pooled_max" then come from it, the bridge's logits still from the pretrained one;
 - short texts (a bare "cat") are phrased by the checkpoint's prompt template first (meta "prompt");
 - with `mix` = w < 1 the label bridge's score is mixed in exactly: text -> [sqrt(w) t, sqrt(1-w) l2(minilm)],
   image -> [sqrt(w) v, sqrt(1-w) b], so a dot product is w * aligned + (1-w) * bridge (still unit rows).
@@ -41,6 +43,7 @@ def checkpoint(digest: str = "") -> Path:
     """The current checkpoint, or the retired one whose digest a store's encoder name records."""
     return CHECKPOINT if not digest else CHECKPOINT.with_name(f"aligned-heads-{digest}.npz")
 POOLED_DIM = 1280
+TAIL_INPUT = (320, 7, 7)  # what the retrainable tail (the 1x1 head conv) reads at 224 px: the last block's output
 # EfficientNet-Lite0 features an image head can read, all from one forward pass (see lite_features):
 IMAGE_FEATURES = {
     "pooled": POOLED_DIM,  # the final 1280-channel map, average-pooled (what ImageNet's classifier reads)
@@ -50,6 +53,7 @@ IMAGE_FEATURES = {
 BRIDGE_TOP = 5
 _REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")
 _MLP = ("mlp_w1", "mlp_b1", "mlp_w2")
+_TAIL = ("tail_w", "tail_b")
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +80,11 @@ class Heads:
     def image_features(self) -> tuple[str, ...]:
         """The EfficientNet-Lite0 features the image head reads, concatenated in this order."""
         return tuple(self.meta.get("image_features", ("pooled",)))
+
+    @property
+    def tail(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The retrained head conv of EfficientNet-Lite0 (weight (1280, 320), bias (1280,)), or None: the pretrained."""
+        return (self.arrays["tail_w"], self.arrays["tail_b"]) if "tail_w" in self.arrays else None
 
     @property
     def mix(self) -> float:
@@ -126,8 +135,11 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
         raise EncoderError(f"cannot read the aligned checkpoint {path}: {exc}") from None
     meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
     missing = [k for k in _REQUIRED if k not in arrays]
-    if missing or (any(k in arrays for k in _MLP) and not all(k in arrays for k in _MLP)):
-        raise EncoderError(f"aligned checkpoint {path} lacks {missing or list(_MLP)}")
+    for group in (_MLP, _TAIL):
+        if not missing and any(k in arrays for k in group) and not all(k in arrays for k in group):
+            missing = [k for k in group if k not in arrays]
+    if missing:
+        raise EncoderError(f"aligned checkpoint {path} lacks {missing}")
     template = meta.get("prompt", {}).get("template", "")
     if template and (not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", "")):
         raise EncoderError(f"aligned checkpoint {path} has a bad prompt template {template!r}: it needs one {{}}")
@@ -139,6 +151,8 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     d, f = arrays["text_w"].shape[1], sum(IMAGE_FEATURES[n] for n in names)
     shapes = {"text_w": (MiniLMText.dim, d), "img_w": (f, d), "bridge_w": (MiniLMText.dim, d),
               "img_mean": (f,), "img_std": (f,), "text_b": (d,), "img_b": (d,)}
+    if "tail_w" in arrays:
+        shapes |= {"tail_w": (POOLED_DIM, TAIL_INPUT[0]), "tail_b": (POOLED_DIM,)}
     bad = {k: arrays[k].shape for k, s in shapes.items() if arrays[k].shape != s}
     if "mix" in arrays and not (arrays["mix"].shape == () and 0 <= float(arrays["mix"]) <= 1):
         bad["mix"] = arrays["mix"].shape
@@ -147,26 +161,34 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     return Heads(arrays, hashlib.sha256(raw).hexdigest()[:10], meta)
 
 
-def lite_features(bridge: ImageNetBridge, images: Sequence[Any],
-                  names: Sequence[str] = ("pooled",)) -> tuple[np.ndarray, np.ndarray]:
+def lite_features(bridge: ImageNetBridge, images: Sequence[Any], names: Sequence[str] = ("pooled",), *,
+                  keep_map: bool = False, tail: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
     """EfficientNet-Lite0 features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet logits
-    float32 (n, 1000), one forward pass per batch."""
+    float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps (n, *TAIL_INPUT)."""
     import torch
 
     model = bridge.model
     feats = np.zeros((len(images), sum(IMAGE_FEATURES[n] for n in names)), dtype=np.float32)
     logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
+    maps = np.zeros((len(images), *TAIL_INPUT), dtype=np.float16) if keep_map else None
     for start in range(0, len(images), bridge.batch_size):
         chunk = images[start : start + bridge.batch_size]
         with bridge._lock, torch.inference_mode():
-            got = lite_levels(model, lite_batch(chunk), names)
+            got = lite_levels(model, lite_batch(chunk), names, keep_map=keep_map, tail=tail)
         feats[start : start + len(chunk)] = np.hstack([got[n] for n in names])
         logits[start : start + len(chunk)] = got["logits"]
-    return feats, logits
+        if maps is not None:
+            maps[start : start + len(chunk)] = got["map"]
+    return (feats, logits) if maps is None else (feats, logits, maps)
 
 
-def lite_levels(model: Any, x: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The named IMAGE_FEATURES and "logits" of a batch (as EfficientNet.extract_features, then pooling)."""
+def lite_levels(model: Any, x: Any, names: Sequence[str], *, keep_map: bool = False,
+                tail: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The named IMAGE_FEATURES and "logits" of a batch (as EfficientNet.extract_features, then pooling).
+
+    With keep_map also "map": the (n, *TAIL_INPUT) input of the head conv, float16. With a `tail` (the checkpoint's
+    retrained head conv, batch norm folded in: weight (1280, 320), bias (1280,)) "pooled" and "pooled_max" come
+    from it; the logits (the label bridge) always from the pretrained head."""
     import torch
 
     h = model._swish(model._bn0(model._conv_stem(x)))
@@ -175,14 +197,43 @@ def lite_levels(model: Any, x: Any, names: Sequence[str]) -> dict[str, np.ndarra
         h = block(h)
         if idx in (10, 14) and "mid" in names:
             mid.append(h.mean((2, 3)))
+    kept = h.to(torch.float16).contiguous().numpy() if keep_map else None
+    top = tail_map(h, tail) if tail is not None else None
     h = model._swish(model._bn1(model._conv_head(h)))
     pooled = h.mean((2, 3))
     out = {"pooled": pooled.numpy(), "logits": model._fc(pooled).numpy()}
+    if top is not None:
+        h = top
+        out["pooled"] = h.mean((2, 3)).numpy()
     if "pooled_max" in names:
         out["pooled_max"] = h.amax((2, 3)).numpy()
     if mid:
         out["mid"] = torch.cat(mid, 1).numpy()
+    if kept is not None:
+        out["map"] = kept
     return out
+
+
+def tail_map(maps: Any, tail: tuple[Any, Any]) -> Any:
+    """The retrained head conv on the last block's output maps (n, 320, 7, 7) -> activations (n, 1280, 7, 7).
+
+    `tail` = (weight (1280, 320), bias (1280,)), numpy or torch; the activation is Lite0's own (ReLU6)."""
+    import torch
+
+    w, b = (torch.as_tensor(np.asarray(v, dtype=np.float32)) if not isinstance(v, torch.Tensor) else v for v in tail)
+    return torch.nn.functional.relu6(torch.nn.functional.conv2d(maps, w[:, :, None, None], b))
+
+
+def pretrained_tail(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The pretrained head conv with its batch norm folded in (what a retrained tail starts from), float32."""
+    import torch
+
+    bn = model._bn1
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        w = model._conv_head.weight[:, :, 0, 0] * scale[:, None]
+        b = bn.bias - bn.running_mean * scale
+    return w.numpy().astype(np.float32), b.numpy().astype(np.float32)
 
 
 def bridge_embedding(logits: np.ndarray, prompts: np.ndarray, *, top: int = BRIDGE_TOP) -> np.ndarray:
@@ -219,7 +270,7 @@ class AlignedImage:
         self.name, self.dim = image_name(heads), heads.dim
 
     def encode(self, batch: Sequence[Any]) -> np.ndarray:
-        feats, logits = lite_features(self.bridge, batch, self.heads.image_features)
+        feats, logits = lite_features(self.bridge, batch, self.heads.image_features, tail=self.heads.tail)
         return self.heads.image(feats, bridge_embedding(logits, self.bridge.prompts))
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, excluded, pairs  # noqa: E402
 
-from mmrec_core.aligned import CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, Heads, bridge_embedding  # noqa: E402
+from mmrec_core.aligned import CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, TAIL_INPUT, Heads, bridge_embedding  # noqa: E402
 
 FEATURES = CACHE / "features"
 
@@ -110,8 +110,8 @@ def features(name: str) -> dict[str, np.ndarray]:
     got = pairs(name)
     key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
     path = FEATURES / f"{name}-{key}.npz"
-    if path.is_file() and levels_path(path).is_file():
-        out = {}
+    if path.is_file() and levels_path(path).is_file() and maps_path(path).is_file():
+        out = {"map": np.load(maps_path(path), mmap_mode="r")}
         for p in (path, levels_path(path)):
             with np.load(p, allow_pickle=False) as z:
                 out |= {k: z[k] for k in z.files}
@@ -120,10 +120,14 @@ def features(name: str) -> dict[str, np.ndarray]:
     pooled = np.zeros((len(got), 1280), np.float32)
     logits = np.zeros((len(got), 1000), np.float32)
     levels = {n: np.zeros((len(got), IMAGE_FEATURES[n]), np.float32) for n in EXTRA}
+    FEATURES.mkdir(parents=True, exist_ok=True)
+    maps_tmp = maps_path(path).with_suffix(".tmp.npy")
+    maps = np.lib.format.open_memmap(maps_tmp, "w+", np.float16, (len(got), *TAIL_INPUT))
     start, step = time.perf_counter(), 64
     for i in range(0, len(got), step):
         images = [load_image(p.image) for p in got[i : i + step]]
-        feats, logits[i : i + len(images)] = lite_features(bridge, images, ("pooled", *EXTRA))
+        feats, logits[i : i + len(images)], maps[i : i + len(images)] = lite_features(
+            bridge, images, ("pooled", *EXTRA), keep_map=True)
         pooled[i : i + len(images)] = feats[:, :POOLED_DIM]
         cut = POOLED_DIM
         for n in EXTRA:
@@ -139,14 +143,16 @@ def features(name: str) -> dict[str, np.ndarray]:
     out = {"ids": np.array([p.id for p in got]), "category": np.array([p.category for p in got]),
            "pooled": pooled, "logits": logits, "strings": np.array(strings), "text_emb": text_emb,
            "texts": np.array(["\x1f".join(p.texts) for p in got])}
-    FEATURES.mkdir(parents=True, exist_ok=True)
+    maps.flush()
+    del maps
+    maps_tmp.rename(maps_path(path))
     tmp = levels_path(path).with_suffix(".tmp.npz")
     np.savez(tmp, **levels)
     tmp.rename(levels_path(path))
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **out)
     tmp.rename(path)
-    return out | levels
+    return out | levels | {"map": np.load(maps_path(path), mmap_mode="r")}
 
 
 # Every IMAGE_FEATURES of each image is kept, from the one forward pass: pooled (with the logits) in the main
@@ -156,6 +162,11 @@ EXTRA = tuple(n for n in IMAGE_FEATURES if n != "pooled")
 
 def levels_path(path: Path) -> Path:
     return path.with_name(path.name.replace(".npz", ".levels.npz"))
+
+
+def maps_path(path: Path) -> Path:
+    """The tail's input maps (n, 192, 7, 7) float16, for heads that retrain the tail (memory-mapped)."""
+    return path.with_name(path.name.replace(".npz", ".maps.npy"))
 
 
 def load_data(names: list[str], *, log: bool = False) -> Data:
@@ -179,7 +190,7 @@ def load_data(names: list[str], *, log: bool = False) -> Data:
         text_emb=emb,
         texts=[[row[t] for t in str(ts).split("\x1f")] for f in parts for ts in f["texts"]],
         strings=strings,
-        extra={n: np.concatenate([f[n] for f in parts]) for n in EXTRA},
+        extra={n: np.concatenate([f[n] for f in parts]) for n in (*EXTRA, "map")},  # "map": the tail's input
     )
 
 
@@ -192,7 +203,7 @@ def _without_reserved(name: str, f: dict[str, np.ndarray], *, log: bool) -> dict
     if log:
         print(f"  {name}: {len(drop)} pairs left out as copies of reserved images", file=sys.stderr)
     keep = np.array([str(i) not in drop for i in f["ids"]])
-    return {k: (v[keep] if k in ("ids", "category", "pooled", "logits", "texts", *EXTRA) else v) for k, v in f.items()}
+    return {k: (v[keep] if k in ("ids", "category", "pooled", "logits", "texts", "map", *EXTRA) else v) for k, v in f.items()}
 
 
 def prompted(data: Data, config: TrainConfig) -> Data:
