@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
-from train_aligned import Data, TrainConfig, load_data, prompted, train  # noqa: E402
+from train_aligned import Data, TrainConfig, load_data, pretrained_tail_arrays, prompted, train, with_tail  # noqa: E402
 
 from mmrec_core.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
@@ -82,8 +82,10 @@ class Model:
             return captions(data), l2_normalize(data.bridge)
         p = self.heads.meta.get("prompt", {})
         test = prompted(data, TrainConfig(template=p.get("template", ""), max_words=p.get("max_words", 0)))
-        return (self.heads.text(captions(test)),
-                self.heads.image(data.image_input(self.heads.image_features), data.bridge))
+        names = self.heads.image_features
+        if self.heads.tail is not None:
+            data = with_tail(data, self.heads.tail, names)
+        return self.heads.text(captions(test)), self.heads.image(data.image_input(names), data.bridge)
 
 
 BRIDGE = Model(None)
@@ -144,6 +146,8 @@ def train_without(data: Data, config: TrainConfig, tests: list[np.ndarray]) -> l
 
     global _JOB
     _JOB = (prompted(data, config), config)
+    if config.tail_epochs:
+        pretrained_tail_arrays()  # loaded once, before the fork
     try:
         with multiprocessing.get_context("fork").Pool(min(len(tests), os.cpu_count() or 1)) as pool:
             return pool.map(_train_without, tests)

@@ -4,9 +4,10 @@ Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
 1. pairs: scripts/aligned_sources.py harvests image-caption pairs from Debian packages;
 2. features: each image once through EfficientNet-Lite0 (pooled 1280-d + 1000 logits), each
    distinct text once through MiniLM; kept as .npz per source, never recomputed;
-3. training: only the heads (mmrec_core/aligned.py) with a symmetric InfoNCE loss; the
+3. training: the heads (mmrec_core/aligned.py) with a symmetric InfoNCE loss; the
    projections start at identity (text) and at the label bridge (image), so training starts
-   from the bridge and weight decay pulls towards it;
+   from the bridge and weight decay pulls towards it; with tail_epochs, a second phase retrains
+   EfficientNet-Lite0's last 1x1 conv with the heads, from the cached maps of its input;
 4. the heads -> mmrec_core/data/aligned-heads.npz (float16 weights + JSON metadata, no pickles).
 Only the training sources are used (OpenClipart, emoji and GCompris are reserved for evaluation).
 Usage: python scripts/train_aligned.py [--out mmrec_core/data/aligned-heads.npz] [--exclude SOURCE ...]
@@ -54,6 +55,10 @@ class TrainConfig:
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
     image_features: tuple[str, ...] = ("pooled", "pooled_max", "mid")  # the IMAGE_FEATURES the image head reads
+    tail_epochs: int = 0  # then retrain Lite0's head conv with the heads for this many epochs (0: frozen towers)
+    tail_lr: float = 1e-4  # its learning rate (the heads go on at lr * tail_head_lr)
+    tail_head_lr: float = 0.2
+    tail_decay: float = 0.1  # weight decay on the head conv's change from the pretrained one
     seed: int = 0
 
     @property
@@ -296,40 +301,117 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
     steps = config.epochs * (max(1, -(-seen // config.batch)) + len(np.unique(data.source)))  # + leftovers by source
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.1)
     gelu = torch.nn.GELU(approximate="tanh")
-    start = time.perf_counter()
-    for epoch in range(config.epochs):
-        batches = _batches(data, config, rng)
-        pick = np.array([ts[rng.integers(len(ts))] if config.multi_text else ts[0] for ts in data.texts])
-        total = 0.0
-        for idx in batches:
-            tid = torch.from_numpy(pick[idx])
-            t = t_all[tid] @ (eye + p["d_text"]) + p["text_b"]
-            h = torch.nn.functional.dropout(h_all[idx], config.dropout) if config.dropout else h_all[idx]
-            z = h @ p["img_w"] + b_all[idx] @ (bridge_scale * (eye + p["d_bridge"])) + p["img_b"]
-            if config.mlp_hidden:
-                z = z + gelu(h @ p["mlp_w1"] + p["mlp_b1"]) @ p["mlp_w2"]
-            t, z = torch.nn.functional.normalize(t, dim=1), torch.nn.functional.normalize(z, dim=1)
-            logits = t @ z.T / p["log_t"].exp().clamp(min=0.01)
-            same = (tid[:, None] == tid[None, :]).float()  # identical texts are not negatives
-            target = same / same.sum(1, keepdim=True)
-            loss = 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
-                          + torch.sum(-target * logits.log_softmax(0).T, 1).mean())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        if log and (epoch % 10 == 9 or epoch == config.epochs - 1):
-            print(f"  epoch {epoch + 1}/{config.epochs}  loss {total / len(data):.4f}  "
-                  f"T {float(p['log_t'].detach().exp()):.4f}  {time.perf_counter() - start:.0f}s", file=sys.stderr)
+
+    def loss_of(idx: np.ndarray, pick: np.ndarray, h: "torch.Tensor") -> "torch.Tensor":
+        """Symmetric InfoNCE of a batch: rows idx, their picked texts, their standardised image features h."""
+        tid = torch.from_numpy(pick[idx])
+        t = t_all[tid] @ (eye + p["d_text"]) + p["text_b"]
+        h = torch.nn.functional.dropout(h, config.dropout) if config.dropout else h
+        z = h @ p["img_w"] + b_all[idx] @ (bridge_scale * (eye + p["d_bridge"])) + p["img_b"]
+        if config.mlp_hidden:
+            z = z + gelu(h @ p["mlp_w1"] + p["mlp_b1"]) @ p["mlp_w2"]
+        t, z = torch.nn.functional.normalize(t, dim=1), torch.nn.functional.normalize(z, dim=1)
+        logits = t @ z.T / p["log_t"].exp().clamp(min=0.01)
+        same = (tid[:, None] == tid[None, :]).float()  # identical texts are not negatives
+        target = same / same.sum(1, keepdim=True)
+        return 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
+                      + torch.sum(-target * logits.log_softmax(0).T, 1).mean())
+
+    def run(epochs: int, opt, sched, features, label: str) -> None:
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            batches = _batches(data, config, rng)
+            pick = np.array([ts[rng.integers(len(ts))] if config.multi_text else ts[0] for ts in data.texts])
+            total = 0.0
+            for idx in batches:
+                loss = loss_of(idx, pick, features(idx))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach()) * len(idx)
+            if log and (epoch % 10 == 9 or epoch == epochs - 1 or label == "tail"):
+                print(f"  {label} epoch {epoch + 1}/{epochs}  loss {total / len(data):.4f}  "
+                      f"T {float(p['log_t'].detach().exp()):.4f}  {time.perf_counter() - start:.0f}s", file=sys.stderr)
+
+    run(config.epochs, opt, sched, lambda idx: h_all[idx], "heads")
+    tail = _tune_tail(data, config, p, run, mean, std) if config.tail_epochs else {}
     with torch.no_grad():
         out = {"text_w": (eye + p["d_text"]).numpy(), "text_b": p["text_b"].numpy(),
                "bridge_w": (bridge_scale * (eye + p["d_bridge"])).numpy(), "img_b": p["img_b"].numpy(),
                "img_w": p["img_w"].numpy(), "img_mean": mean.astype(np.float32), "img_std": std.astype(np.float32)}
         if config.mlp_hidden:
             out.update({k: p[k].numpy() for k in ("mlp_w1", "mlp_b1", "mlp_w2")})
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (out | tail).items()}
     return arrays | {"mix": np.array(config.mix, dtype=np.float32)}  # 0-d (ascontiguousarray makes it 1-d)
+
+
+def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, std: np.ndarray) -> dict:
+    """Second phase: Lite0's head conv (batch norm folded in) retrained with the heads, from the cached maps.
+
+    The image head's standardisation stays the frozen features' (mean, std); "pooled" and "pooled_max" are
+    recomputed from the retrained conv each step, "mid" (earlier blocks) stays cached. Returns tail_w, tail_b."""
+    import torch
+
+    from mmrec_core.aligned import tail_map
+
+    w0, b0 = (torch.from_numpy(v) for v in pretrained_tail_arrays())
+    dw, db = torch.zeros_like(w0, requires_grad=True), torch.zeros_like(b0, requires_grad=True)
+    maps = data.extra["map"]
+    m, s = torch.from_numpy(mean), torch.from_numpy(std)
+    fixed = {n: torch.from_numpy(data.extra[n]) for n in config.image_features if n not in ("pooled", "pooled_max")}
+
+    def features(idx: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.asarray(maps[idx], dtype=np.float32))
+        a = tail_map(x.contiguous(memory_format=torch.channels_last), (w0 + dw, b0 + db))
+        got = {"pooled": a.mean((2, 3)), "pooled_max": a.amax((2, 3))}
+        f = torch.cat([got[n] if n in got else fixed[n][idx] for n in config.image_features], 1)
+        return (f - m) / s
+
+    heads = [v for v in p.values() if v.requires_grad]
+    opt = torch.optim.AdamW([{"params": [dw], "weight_decay": config.tail_decay, "lr": config.tail_lr},
+                             {"params": [db], "weight_decay": 0.0, "lr": config.tail_lr},
+                             {"params": heads, "weight_decay": 0.0, "lr": config.lr * config.tail_head_lr}])
+    steps = config.tail_epochs * (len(_batches(data, config, np.random.default_rng(0))) + 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[config.tail_lr, config.tail_lr, config.lr * config.tail_head_lr], total_steps=steps, pct_start=0.1)
+    run(config.tail_epochs, opt, sched, features, "tail")
+    with torch.no_grad():
+        return {"tail_w": (w0 + dw).numpy(), "tail_b": (b0 + db).numpy()}
+
+
+_PRETRAINED_TAIL: list[tuple[np.ndarray, np.ndarray]] = []
+
+
+def pretrained_tail_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Lite0's pretrained head conv, batch norm folded (loaded once; call before forking training workers)."""
+    from mmrec_core.aligned import pretrained_tail
+
+    if not _PRETRAINED_TAIL:
+        _PRETRAINED_TAIL.append(pretrained_tail(towers()[1].model))
+    return _PRETRAINED_TAIL[0]
+
+
+def with_tail(data: Data, tail: tuple[np.ndarray, np.ndarray], names: tuple[str, ...]) -> Data:
+    """The same data with "pooled" / "pooled_max" computed through a retrained head conv (from the cached maps)."""
+    import torch
+
+    from mmrec_core.aligned import tail_map
+
+    pooled = np.zeros_like(data.pooled)
+    extra = dict(data.extra)
+    top = np.zeros_like(data.pooled) if "pooled_max" in names else None
+    with torch.inference_mode():
+        for s in range(0, len(data), 512):
+            x = torch.from_numpy(np.asarray(data.extra["map"][s : s + 512], dtype=np.float32))
+            a = tail_map(x.contiguous(memory_format=torch.channels_last), tail)
+            pooled[s : s + 512] = a.mean((2, 3)).numpy()
+            if top is not None:
+                top[s : s + 512] = a.amax((2, 3)).numpy()
+    if top is not None:
+        extra["pooled_max"] = top
+    return Data(data.source, data.ids, data.category, pooled, data.bridge, data.text_emb, data.texts, data.strings,
+                extra)
 
 
 def _batches(data: Data, config: TrainConfig, rng: np.random.Generator) -> list[np.ndarray]:
@@ -382,7 +464,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     counts = {n: int((data.source == n).sum()) for n in names}
     meta = {"config": asdict(config), "sources": counts, "packages": {n: SOURCES[n].packages for n in names},
-            "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0"],
+            "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0" + (" (head conv retrained)" if config.tail_epochs else "")],
             "prompt": config.prompt, "image_features": list(config.image_features)}
     save(arrays, args.out, meta)
     print(f"trained in {seconds:.0f}s -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)

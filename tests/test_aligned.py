@@ -125,6 +125,41 @@ def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_sub
         load_heads(tmp_path / "short.npz")
 
 
+def test_a_checkpoint_with_a_retrained_tail_uses_it_for_the_pooled_features_only(tmp_path, demo_subset):
+    """A retrained head conv (batch norm folded in) replaces what "pooled"/"pooled_max" read; the label bridge's
+    logits and the earlier blocks' "mid" stay the pretrained model's. The pretrained conv, folded, changes nothing."""
+    from mmrec_core.aligned import AlignedImage, bridge_embedding, lite_features, pretrained_tail
+    from mmrec_core.encoders import ImageNetBridge, MiniLMText
+
+    heads = load_heads()
+    arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k not in ("meta", "tail_w", "tail_b")}
+    meta = np.array(json.dumps({**heads.meta, "image_features": ["pooled", "pooled_max", "mid"]}))
+    _, images = demo_subset
+    bridge = ImageNetBridge(MiniLMText())
+    names = ("pooled", "pooled_max", "mid")
+    plain, plain_logits = lite_features(bridge, images[:4], names)
+    w, b = pretrained_tail(bridge.model)
+    same, same_logits = lite_features(bridge, images[:4], names, tail=(w, b))
+    np.testing.assert_allclose(same, plain, atol=1e-4)
+    rng = np.random.default_rng(2)
+    tail = (w + 0.05 * rng.standard_normal(w.shape).astype(np.float32), b)
+    moved, moved_logits = lite_features(bridge, images[:4], names, tail=tail)
+    assert np.array_equal(moved_logits, plain_logits) and np.array_equal(moved[:, 2560:], plain[:, 2560:])
+    assert np.abs(moved[:, :2560] - plain[:, :2560]).max() > 0.1
+    np.savez(tmp_path / "tail.npz", meta=meta, tail_w=tail[0].astype(np.float16), tail_b=tail[1], **arrays)
+    tuned = load_heads(tmp_path / "tail.npz")
+    assert tuned.tail is not None and tuned.digest != heads.digest
+    got = AlignedImage(bridge, tuned).encode(images[:4])
+    want_feats, want_logits = lite_features(bridge, images[:4], names, tail=tuned.tail)
+    np.testing.assert_allclose(got, tuned.image(want_feats, bridge_embedding(want_logits, bridge.prompts)), atol=1e-6)
+    np.savez(tmp_path / "half.npz", meta=meta, tail_w=tail[0], **arrays)
+    with pytest.raises(EncoderError, match="lacks.*tail_b"):
+        load_heads(tmp_path / "half.npz")
+    np.savez(tmp_path / "wrong.npz", meta=meta, tail_w=tail[0][:, :100], tail_b=tail[1], **arrays)
+    with pytest.raises(EncoderError, match="wrong shapes"):
+        load_heads(tmp_path / "wrong.npz")
+
+
 @pytest.fixture(scope="module")
 def demo_subset():
     items = [it for it in load_catalog(DEMO).items if it.image][::19][:50]
