@@ -196,6 +196,10 @@ def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
                                  replace(base, batch_by="source"))
     out["mixed-batches"] = ("mixed batches", replace(base, batch_by=""))
     out["epochs:40"] = ("40 epochs", replace(base, epochs=40))
+    out["frozen"] = ("frozen towers (heads only)", replace(base, tail_epochs=0))
+    for k in (1, 2, 4):
+        out[f"tail:{k}"] = (f"then Lite0's head conv retrained with the heads, {k} epoch{'s' * (k > 1)}",
+                            replace(base, tail_epochs=k))
     return out
 
 

@@ -372,7 +372,7 @@ def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, 
     opt = torch.optim.AdamW([{"params": [dw], "weight_decay": config.tail_decay, "lr": config.tail_lr},
                              {"params": [db], "weight_decay": 0.0, "lr": config.tail_lr},
                              {"params": heads, "weight_decay": 0.0, "lr": config.lr * config.tail_head_lr}])
-    steps = config.tail_epochs * (len(_batches(data, config, np.random.default_rng(0))) + 1)
+    steps = max(20, config.tail_epochs * (len(_batches(data, config, np.random.default_rng(0))) + 1))  # OneCycle: >= 20
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[config.tail_lr, config.tail_lr, config.lr * config.tail_head_lr], total_steps=steps, pct_start=0.1)
     run(config.tail_epochs, opt, sched, features, "tail")
