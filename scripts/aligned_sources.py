@@ -64,7 +64,8 @@ def unpack(package: str) -> Path:
     if not list(debs.glob(f"{package}_*.deb")):
         subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
     deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
-    tmp = dest.with_suffix(".tmp")
+    tmp = dest.with_name(dest.name + ".tmp")  # not with_suffix: "wesnoth-1.16-data" has dots of its own
+    shutil.rmtree(tmp, ignore_errors=True)  # an unpack that was killed
     PKGS.mkdir(parents=True, exist_ok=True)
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
     tmp.rename(dest)
