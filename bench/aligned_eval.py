@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
-from train_aligned import Data, TrainConfig, load_data, pretrained_tail_arrays, prompted, train, with_tail  # noqa: E402
+from train_aligned import (Data, TrainConfig, checkpoint_meta, load_data, pretrained_tail_arrays, prompted,  # noqa: E402
+                           save, train, with_tail)
 
 from mmrec_core.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
@@ -227,6 +228,8 @@ def main() -> None:
                         help="score design variants instead (slow; all without a name), into assets/aligned/ABLATION.md; "
                              f"variants: {', '.join(variants(TrainConfig()))}")
     parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (same towers)")
+    parser.add_argument("--save", type=Path, help="also save the model trained on every training source as a checkpoint "
+                                                   "(what scripts/train_aligned.py writes, without training it twice)")
     args = parser.parse_args()
     start = time.perf_counter()
     config = TrainConfig()
@@ -281,8 +284,12 @@ def main() -> None:
                   mean(list(first.values())))]
 
     t0 = time.perf_counter()
-    full = trained(train(prompted(data, config), config, log=False), config)
+    arrays = train(prompted(data, config), config, log=False)
     full_s = time.perf_counter() - t0
+    full = trained(arrays, config)
+    if args.save:
+        save(arrays, args.save, checkpoint_meta(data, config, full_s))
+        print(f"saved the model trained on every training source -> {args.save}", file=sys.stderr)
     lines += ["", "## Reserved and unseen test sets (never trained, tuned or chosen on; model trained on every training source)",
               "", head, rule]
     reserved = {name: load_data([name]) for name in EVAL_SOURCES}

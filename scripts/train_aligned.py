@@ -447,6 +447,15 @@ def save(arrays: dict[str, np.ndarray], path: Path, meta: dict) -> None:
     tmp.replace(path)
 
 
+def checkpoint_meta(data: Data, config: TrainConfig, seconds: float) -> dict:
+    """What a checkpoint records of its training: config, sources and their packages, time, towers, prompt."""
+    names = list(dict.fromkeys(map(str, data.source)))
+    return {"config": asdict(config), "sources": {n: int((data.source == n).sum()) for n in names},
+            "packages": {n: SOURCES[n].packages for n in names}, "train_seconds": round(seconds, 1),
+            "towers": ["minilm-l6-v2", "efficientnet-lite0" + (" (head conv retrained)" if config.tail_epochs else "")],
+            "prompt": config.prompt, "image_features": list(config.image_features)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=CHECKPOINT)
@@ -462,11 +471,7 @@ def main() -> None:
     t0 = time.perf_counter()
     arrays = train(data, config)
     seconds = time.perf_counter() - t0
-    counts = {n: int((data.source == n).sum()) for n in names}
-    meta = {"config": asdict(config), "sources": counts, "packages": {n: SOURCES[n].packages for n in names},
-            "train_seconds": round(seconds, 1), "towers": ["minilm-l6-v2", "efficientnet-lite0" + (" (head conv retrained)" if config.tail_epochs else "")],
-            "prompt": config.prompt, "image_features": list(config.image_features)}
-    save(arrays, args.out, meta)
+    save(arrays, args.out, checkpoint_meta(data, config, seconds))
     print(f"trained in {seconds:.0f}s -> {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)", file=sys.stderr)
 
 
