@@ -56,7 +56,7 @@ class TrainConfig:
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
     image_features: tuple[str, ...] = ("pooled", "pooled_max", "mid")  # the IMAGE_FEATURES the image head reads
     tail_epochs: int = 0  # then retrain Lite0's head conv with the heads for this many epochs (0: frozen towers)
-    tail_lr: float = 1e-4  # its learning rate (the heads go on at lr * tail_head_lr)
+    tail_lr: float = 1e-3  # its learning rate (the heads go on at lr * tail_head_lr)
     tail_head_lr: float = 0.2
     tail_decay: float = 0.1  # weight decay on the head conv's change from the pretrained one
     seed: int = 0
