@@ -298,7 +298,7 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
     opt = torch.optim.AdamW([{"params": decayed, "weight_decay": config.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=config.lr)
     seen = len(data) + sum((k - 1) * int((data.source == n).sum()) for n, k in config.repeat)
-    steps = config.epochs * (max(1, -(-seen // config.batch)) + len(np.unique(data.source)))  # + leftovers by source
+    steps = max(20, config.epochs * (max(1, -(-seen // config.batch)) + len(np.unique(data.source))))  # + leftovers; >= 20
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=steps, pct_start=0.1)
     gelu = torch.nn.GELU(approximate="tanh")
 
