@@ -50,7 +50,7 @@ class TrainConfig:
     dropout: float = 0.5  # on the standardised image features, while training
     train_text: bool = True  # False: the text head stays the identity (MiniLM's own space)
     mix: float = 1.0  # weight of the aligned score; the rest is the label bridge's (see mmrec_core.aligned)
-    batch_by: str = ""  # "source": every batch from one source (negatives of the same kind); "": mixed
+    batch_by: str = "source"  # "source": every batch from one source (negatives of the same kind); "": mixed
     template: str = "a picture of a {}"  # prompt template for short texts, at training and query time ("" = none)
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
