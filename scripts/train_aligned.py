@@ -22,8 +22,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -353,8 +357,6 @@ def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, 
     recomputed from the retrained conv each step, "mid" (earlier blocks) stays cached. Returns tail_w, tail_b."""
     import torch
 
-    from mmrec_core.aligned import tail_map
-
     w0, b0 = (torch.from_numpy(v) for v in pretrained_tail_arrays())
     dw, db = torch.zeros_like(w0, requires_grad=True), torch.zeros_like(b0, requires_grad=True)
     maps = data.extra["map"]
@@ -362,9 +364,7 @@ def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, 
     fixed = {n: torch.from_numpy(data.extra[n]) for n in config.image_features if n not in ("pooled", "pooled_max")}
 
     def features(idx: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.asarray(maps[idx], dtype=np.float32))
-        a = tail_map(x.contiguous(memory_format=torch.channels_last), (w0 + dw, b0 + db))
-        got = {"pooled": a.mean((2, 3)), "pooled_max": a.amax((2, 3))}
+        got = pooled_through_tail(maps[idx], (w0 + dw, b0 + db))
         f = torch.cat([got[n] if n in got else fixed[n][idx] for n in config.image_features], 1)
         return (f - m) / s
 
@@ -392,26 +392,30 @@ def pretrained_tail_arrays() -> tuple[np.ndarray, np.ndarray]:
     return _PRETRAINED_TAIL[0]
 
 
-def with_tail(data: Data, tail: tuple[np.ndarray, np.ndarray], names: tuple[str, ...]) -> Data:
-    """The same data with "pooled" / "pooled_max" computed through a retrained head conv (from the cached maps)."""
+def pooled_through_tail(maps: np.ndarray, tail) -> dict[str, "torch.Tensor"]:
+    """"pooled" (mean) and "pooled_max" of cached head-conv input maps run through a head conv (weights, bias)."""
     import torch
 
     from mmrec_core.aligned import tail_map
 
-    pooled = np.zeros_like(data.pooled)
-    extra = dict(data.extra)
-    top = np.zeros_like(data.pooled) if "pooled_max" in names else None
+    x = torch.from_numpy(np.asarray(maps, dtype=np.float32))
+    a = tail_map(x.contiguous(memory_format=torch.channels_last), tail)
+    return {"pooled": a.mean((2, 3)), "pooled_max": a.amax((2, 3))}
+
+
+def with_tail(data: Data, tail: tuple[np.ndarray, np.ndarray], names: tuple[str, ...]) -> Data:
+    """The same data with "pooled" / "pooled_max" computed through a retrained head conv (from the cached maps)."""
+    import torch
+
+    got = {n: np.zeros_like(data.pooled) for n in ("pooled", "pooled_max") if n == "pooled" or n in names}
     with torch.inference_mode():
         for s in range(0, len(data), 512):
-            x = torch.from_numpy(np.asarray(data.extra["map"][s : s + 512], dtype=np.float32))
-            a = tail_map(x.contiguous(memory_format=torch.channels_last), tail)
-            pooled[s : s + 512] = a.mean((2, 3)).numpy()
-            if top is not None:
-                top[s : s + 512] = a.amax((2, 3)).numpy()
-    if top is not None:
-        extra["pooled_max"] = top
-    return Data(data.source, data.ids, data.category, pooled, data.bridge, data.text_emb, data.texts, data.strings,
-                extra)
+            for n, v in pooled_through_tail(data.extra["map"][s : s + 512], tail).items():
+                if n in got:
+                    got[n][s : s + 512] = v.numpy()
+    extra = dict(data.extra) | {n: v for n, v in got.items() if n != "pooled"}
+    return Data(data.source, data.ids, data.category, got["pooled"], data.bridge, data.text_emb, data.texts,
+                data.strings, extra)
 
 
 def _batches(data: Data, config: TrainConfig, rng: np.random.Generator) -> list[np.ndarray]:
