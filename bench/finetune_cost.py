@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 MODELS_PER_EVALUATION = 5 + 7 + 1
 
@@ -31,10 +31,9 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from mmrec_core.encoders import ImageNetBridge, MiniLMText, torch_threads
+    from train_aligned import towers  # the aligned encoder's towers, loaded as training loads them
 
-    torch_threads()
-    net = ImageNetBridge(MiniLMText()).model
+    net = towers()[1].model
     opt = torch.optim.AdamW(net.parameters(), lr=1e-5)
     x = torch.randn(args.batch, 3, 224, 224).contiguous(memory_format=torch.channels_last)
 
