@@ -1,0 +1,32 @@
+"""The shipped demo answers its queries exactly as it did when the golden file was written (ids and scores)."""
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+import demo_golden  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    from mmrec_core.ingest import ingest
+
+    return ingest(DEMO, tmp_path_factory.mktemp("golden") / "demo").path
+
+
+def test_demo_top10_matches_the_golden_file(demo_store, tmp_path):
+    with gzip.open(demo_golden.GOLDEN, "rt", encoding="utf-8") as f:
+        golden = json.load(f)
+    got = demo_golden.compute(demo_store, tmp_path)
+    assert sorted(got) == sorted(golden)
+    for run, queries in golden.items():
+        assert sorted(got[run]) == sorted(queries), run
+        for qid, top in queries.items():
+            assert [i for i, _ in got[run][qid]] == [i for i, _ in top], (run, qid)
+            assert [s for _, s in got[run][qid]] == pytest.approx([s for _, s in top], abs=1e-6), (run, qid)
