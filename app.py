@@ -5,11 +5,12 @@ from pathlib import Path
 import streamlit as st
 
 from pages import _encoders
+from pages import _state as state
 from pages import _ui as ui
 
 ICON = Path(__file__).parent / "assets" / "icon.png"
 st.set_page_config(page_title="mmrec: multimodal search", page_icon=str(ICON), layout="wide")  # a local file: no icon fetch
-ui.init_state()
+state.init_state()
 
 PAGES = {
     "search": st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
@@ -29,11 +30,11 @@ if wanted in PAGES and wanted != name:
     st.switch_page(PAGES[wanted])
 
 ui.sidebar(controls=name not in LIVE)
-ui.sync_url(name)
-ui.show_flash()
+state.sync_url(name)
+state.show_flash()
 _encoders.encode_panel()
 _encoders.checkpoint_notice()
-ui.ss._router_active = True  # pages check it: see ui.routed()
+ui.ss._router_active = True  # pages check it: see state.routed()
 try:
     page.run()
 finally:

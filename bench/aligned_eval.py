@@ -35,7 +35,7 @@ from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
 from train_aligned import (Data, TrainConfig, checkpoint_meta, load_data, pretrained_tail_arrays, prompted,  # noqa: E402
                            save, train, with_tail)
 
-from mmrec_core.aligned import Heads, load_heads  # noqa: E402
+from mmrec_core.encoders.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
 COLS = ("t2i_r1", "t2i_r10", "t2i_mrr", "i2t_r1", "i2t_r10", "i2t_mrr")

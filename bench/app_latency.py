@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def synthetic_store(root: Path, n: int) -> Path:
-    from mmrec_core.audio import AudioScaler
-    from mmrec_core.audio import FEATURE_NAMES
+    from mmrec_core.encoders.librosa_audio import AudioScaler
+    from mmrec_core.encoders.librosa_audio import FEATURE_NAMES
     from mmrec_core.store import write_store
     from mmrec_core.vectors import l2_normalize
 
@@ -47,8 +47,8 @@ def synthetic_store(root: Path, n: int) -> Path:
 def measure(label: str, runs: int = 7) -> None:
     from streamlit.testing.v1 import AppTest
 
-    from mmrec_core.fusion import Weights
-    from mmrec_core.search import rank
+    from mmrec_core.retrieval import Weights
+    from mmrec_core.retrieval import rank
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.run()

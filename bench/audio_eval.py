@@ -26,10 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmrec_core.audio import AudioScaler, clip_features  # noqa: E402
+from mmrec_core.encoders.librosa_audio import AudioScaler, clip_features  # noqa: E402
 from mmrec_core.catalog import load_catalog  # noqa: E402
-from mmrec_core.audio_aisfx import SAMPLE_RATE as AISFX_SR, AisfxAudio  # noqa: E402
-from mmrec_core.media import AUDIO_SR, load_audio  # noqa: E402
+from mmrec_core.encoders.aisfx_audio import SAMPLE_RATE as AISFX_SR, AisfxAudio  # noqa: E402
+from mmrec_core.catalog import AUDIO_SR, load_audio  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
 
@@ -84,7 +84,7 @@ def main() -> None:
     t = time.perf_counter()
     waves = [load_audio(it.audio, sr=AISFX_SR) for it in items]
     dec44 = (time.perf_counter() - t) / len(items)
-    model = AisfxAudio()  # the encoder mmrec ships (mmrec_core/audio_aisfx.py)
+    model = AisfxAudio()  # the encoder mmrec ships (mmrec_core/encoders/aisfx_audio.py)
     t = time.perf_counter()
     model.features(waves[:1])  # loads the model
     load_s = time.perf_counter() - t

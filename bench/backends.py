@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(1, str(HERE))
 
-from mmrec_core.fusion import MODALITIES, Weights  # noqa: E402
-from mmrec_core.index import IndexConfig  # noqa: E402
-from mmrec_core.search import QueryVectors, Retriever, rank  # noqa: E402
+from mmrec_core.retrieval import MODALITIES, Weights  # noqa: E402
+from mmrec_core.retrieval import IndexConfig  # noqa: E402
+from mmrec_core.retrieval import QueryVectors, Retriever, rank  # noqa: E402
 from mmrec_core.store import Rows, add_items, open_store, write_store  # noqa: E402
 
 BACKENDS = ("faiss", "milvus")
@@ -118,7 +118,7 @@ def demo(work: Path, count: int) -> None:
 def synthetic(n: int, work: Path, count: int) -> None:
     import scale
 
-    from mmrec_core.audio import FEATURE_NAMES, AudioScaler
+    from mmrec_core.encoders.librosa_audio import FEATURE_NAMES, AudioScaler
 
     items_fn, text_q, _ = scale.generator("real")
     emb = scale.generate(n, work, items_fn)

@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmrec_core.evaluate import alpha_sweep, encode_queries, load_qrels, load_queries  # noqa: E402
-from mmrec_core.fusion import Weights  # noqa: E402
+from mmrec_core.insight import alpha_sweep, encode_queries, load_qrels, load_queries  # noqa: E402
+from mmrec_core.retrieval import Weights  # noqa: E402
 from mmrec_core.query import Engine, Query  # noqa: E402
-from mmrec_core.search import rank  # noqa: E402
+from mmrec_core.retrieval import rank  # noqa: E402
 from mmrec_core.store import open_store  # noqa: E402
 
 

@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mmrec_core.explain import explain_item  # noqa: E402
-from mmrec_core.fusion import Weights  # noqa: E402
+from mmrec_core.insight import explain_item  # noqa: E402
+from mmrec_core.retrieval import Weights  # noqa: E402
 from mmrec_core.ingest import ingest  # noqa: E402
 from mmrec_core.query import Engine, Query  # noqa: E402
-from mmrec_core.search import rank  # noqa: E402
+from mmrec_core.retrieval import rank  # noqa: E402
 
 
 def timings(engine: Engine, n: int) -> None:

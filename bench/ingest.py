@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmrec_core.cache import EmbeddingCache  # noqa: E402
+from mmrec_core.ingest import EmbeddingCache  # noqa: E402
 from mmrec_core.catalog import load_catalog  # noqa: E402
 from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders  # noqa: E402
 from mmrec_core.ingest import ingest  # noqa: E402
-from mmrec_core.media import load_audio, load_image  # noqa: E402
+from mmrec_core.catalog import load_audio, load_image  # noqa: E402
 
 
 def subset(src: Path, dest: Path, limit: int) -> Path:
@@ -93,7 +93,7 @@ def main() -> None:
 
 def ray_run(src: Path, tmp: Path, args: argparse.Namespace, local_s: float, n: int) -> list[str]:
     """Ray Data ingest of the same catalog on an empty cache, beside the in-process one."""
-    from mmrec_core.ray_engine import RayEngine, connect
+    from mmrec_core.ingest import RayEngine, connect
 
     t = time.perf_counter()
     connect()

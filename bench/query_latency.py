@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mmrec_core.fusion import Weights  # noqa: E402
-from mmrec_core.index import IndexConfig  # noqa: E402
-from mmrec_core.search import QueryVectors, Retriever, rank  # noqa: E402
+from mmrec_core.retrieval import Weights  # noqa: E402
+from mmrec_core.retrieval import IndexConfig  # noqa: E402
+from mmrec_core.retrieval import QueryVectors, Retriever, rank  # noqa: E402
 
 D = 384
 MODS = ("text", "image", "audio")

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 def prepare_ml100k(workdir: Path) -> Path:
     """The MovieLens 100K store under workdir (built once by mmrec_core.datasets, interactions inside)."""
-    from mmrec_core.datasets import build_ml100k
+    from mmrec_core.recs import build_ml100k
     from mmrec_core.errors import DatasetError
-    from mmrec_core.rec_store import INTERACTIONS_FILE
+    from mmrec_core.recs import INTERACTIONS_FILE
 
     store = workdir / "store"
     if not (store / "CURRENT").is_file() or not (store / INTERACTIONS_FILE).is_file():
@@ -67,7 +67,7 @@ class ImplicitALS:
 
     def score(self, history, *, weights=None, mix=None):
         import numpy as np
-        from mmrec_core.recommenders.base import Scored
+        from mmrec_core.recs import Scored
 
         u = self.train.user_index(history.user_id) if history.user_id is not None else None
         scores = (self.items @ self.users[u]) if u is not None else np.zeros(len(self.store.items), np.float32)
@@ -77,8 +77,8 @@ class ImplicitALS:
 
 def validation_protocol(store, inter, *, k: int, seed: int) -> None:
     """Choose on validation, score on test once; print the table and paired intervals against the best peer."""
-    from mmrec_core.rec_eval import paired_interval, score_model, split_interactions, validation_split
-    from mmrec_core.recommenders import make_model
+    from mmrec_core.recs import paired_interval, score_model, split_interactions, validation_split
+    from mmrec_core.recs import make_model
 
     test = split_interactions(inter, how="temporal", seed=seed)
     val = validation_split(test)
@@ -142,10 +142,10 @@ def main() -> None:
 
     torch.set_num_threads(1)  # see README: more threads than cores' worth of free CPU slow BPR down badly
 
-    from mmrec_core.fusion import Weights
-    from mmrec_core.rec_eval import alpha_settings, evaluate_models, split_interactions, table, weight_sweep
-    from mmrec_core.recommenders import make_model
-    from mmrec_core.rec_store import hybrid_configs, load_store_interactions
+    from mmrec_core.retrieval import Weights
+    from mmrec_core.recs import alpha_settings, evaluate_models, split_interactions, table, weight_sweep
+    from mmrec_core.recs import make_model
+    from mmrec_core.recs import hybrid_configs, load_store_interactions
     from mmrec_core.store import open_store
 
     store = open_store(prepare_ml100k(args.workdir))

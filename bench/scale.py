@@ -83,7 +83,7 @@ def generate(n: int, folder: Path, items_fn, *, start: int = 0, seed: int = 0) -
 
 
 def build(n: int, path: Path, shape: str) -> dict:
-    from mmrec_core.audio import FEATURE_NAMES, AudioScaler
+    from mmrec_core.encoders.librosa_audio import FEATURE_NAMES, AudioScaler
     from mmrec_core.store import write_store
 
     items_fn, _, _ = generator(shape)
@@ -109,8 +109,8 @@ def queries(n: int, shape: str, count: int) -> dict[str, np.ndarray]:
 
 def serve(path: Path, qfile: Path) -> dict:
     """In this fresh process: open, query, time; exact top-10 come from the parent (no ANN involved)."""
-    from mmrec_core.fusion import Weights
-    from mmrec_core.search import QueryVectors, rank
+    from mmrec_core.retrieval import Weights
+    from mmrec_core.retrieval import QueryVectors, rank
     from mmrec_core.store import open_store
 
     qs = np.load(qfile)

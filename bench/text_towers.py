@@ -33,7 +33,7 @@ PAIRS = (("a picture of a cat", "一只猫的图片", "a picture of a fire truck
 
 def candidates() -> dict[str, Callable[[list[str]], np.ndarray] | str]:
     """name -> encode(texts) (unit rows), or why it cannot run here."""
-    from mmrec_core.encoders import MiniLMText
+    from mmrec_core.encoders.bridge import MiniLMText
 
     out: dict[str, Callable[[list[str]], np.ndarray] | str] = {"minilm-l6-v2": MiniLMText().encode}
     try:

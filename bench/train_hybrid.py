@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 def train_ml100k(workdir: Path, epochs: int, seed: int) -> dict:
     from rec_eval import prepare_ml100k
 
-    from mmrec_core.rec_store import load_store_interactions
-    from mmrec_core.recommend import RecEngine
+    from mmrec_core.recs import load_store_interactions
+    from mmrec_core.recs import RecEngine
     from mmrec_core.store import open_store
 
     store = open_store(prepare_ml100k(workdir))
@@ -52,8 +52,8 @@ def train_ml100k(workdir: Path, epochs: int, seed: int) -> dict:
 
 
 def synthetic(path: Path, n: int, *, users: int, per_user: int, seed: int = 0):
-    from mmrec_core.audio import AudioScaler
-    from mmrec_core.interactions import from_records
+    from mmrec_core.encoders.librosa_audio import AudioScaler
+    from mmrec_core.recs import from_records
     from mmrec_core.store import write_store
     from mmrec_core.vectors import l2_normalize
 
@@ -76,7 +76,7 @@ def synthetic(path: Path, n: int, *, users: int, per_user: int, seed: int = 0):
 
 
 def latency(n: int, *, users: int, per_user: int, repeats: int = 20) -> dict:
-    from mmrec_core.recommend import RecEngine
+    from mmrec_core.recs import RecEngine
 
     with tempfile.TemporaryDirectory() as tmp:
         store, inter, build = synthetic(Path(tmp) / "s", n, users=users, per_user=per_user)

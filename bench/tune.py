@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmrec_core import tune  # noqa: E402
-from mmrec_core.evaluate import encode_queries, load_qrels, load_queries  # noqa: E402
-from mmrec_core.fusion import MODALITIES, Weights, list_strategies  # noqa: E402
+from mmrec_core import insight as tune  # noqa: E402
+from mmrec_core.insight import encode_queries, load_qrels, load_queries  # noqa: E402
+from mmrec_core.retrieval import MODALITIES, Weights, list_strategies  # noqa: E402
 from mmrec_core.ingest import ingest  # noqa: E402
 from mmrec_core.query import Engine  # noqa: E402
 from mmrec_core.store import open_store  # noqa: E402

@@ -53,7 +53,7 @@ def main() -> None:
         catalog = build_catalog(args.store.parent / f"{args.store.name}-catalog")
         subprocess.run([sys.executable, "-m", "mmrec_core", "ingest", str(catalog), "--store", str(args.store)],
                        check=True, cwd=ROOT)
-    from mmrec_core.fusion import Weights
+    from mmrec_core.retrieval import Weights
     from mmrec_core.query import Engine, Query
     from mmrec_core.store import open_store
 

@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmrec_core.cache import EmbeddingCache  # noqa: E402
+from mmrec_core.ingest import EmbeddingCache  # noqa: E402
 from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders  # noqa: E402
-from mmrec_core.evaluate import evaluate, load_qrels, load_queries  # noqa: E402
-from mmrec_core.fusion import Weights  # noqa: E402
+from mmrec_core.insight import evaluate, load_qrels, load_queries  # noqa: E402
+from mmrec_core.retrieval import Weights  # noqa: E402
 from mmrec_core.ingest import ingest  # noqa: E402
 from mmrec_core.query import Engine  # noqa: E402
 

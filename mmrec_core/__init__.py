@@ -1,3 +1,7 @@
-"""mmrec_core: multimodal catalog ingestion, fusion and retrieval; pure Python, no UI."""
+"""mmrec_core: multimodal catalog ingestion, fusion and retrieval; pure Python, no UI. Map: ARCHITECTURE.md."""
 
-__version__ = "0.1.0"
+from mmrec_core import _moved
+
+__version__ = "0.3.0"
+
+_moved.install()

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
 from mmrec_core.errors import CatalogError, StoreError
-from mmrec_core.fusion import MODALITIES, Weights, list_strategies
+from mmrec_core.retrieval import MODALITIES, Weights, list_strategies
 
 DEFAULT_STORE = "demo"
 DEFAULT_QUERY = "a cute animal"

@@ -8,28 +8,25 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from mmrec_core import profile as prof
-from mmrec_core import session
+from mmrec_core import recs, session
+from mmrec_core.catalog.video import clock
 from mmrec_core.errors import MMRecError
-from mmrec_core.fusion import MODALITIES
-from mmrec_core.explain import ImageMap, WordWeights, explain_item
+from mmrec_core.insight import ImageMap, WordWeights, contribution_figure, explain_item, window_figure
 from mmrec_core.query import Engine, FrameMatch, Hit
-from mmrec_core.search import QueryVectors
+from mmrec_core.retrieval import MODALITIES, QueryVectors
 from mmrec_core.store import Store
-from mmrec_core.video import clock
-from mmrec_core.viz import contribution_figure, window_figure
+from pages import _state as state
 from pages import _ui as ui
 
-
-Rater = tuple[Callable[[], prof.Profile], Callable[..., None]]
+Rater = tuple[Callable[[], recs.Profile], Callable[..., None]]
 """Where a card's like/dislike go: (get the profile, update it with a pure profile function and its arguments)."""
-PROFILE: Rater = (ui.get_profile, ui.update_profile)  # the session's profile on the open store
+PROFILE: Rater = (state.get_profile, state.update_profile)  # the session's profile on the open store
 
 
 def _toggle(item_id: str, want: str, rater: Rater = PROFILE) -> None:
     get, update = rater
     status = get().status(item_id)
-    update(prof.forget if status == want else prof.like if want == "liked" else prof.dislike, item_id)
+    update(recs.forget if status == want else recs.like if want == "liked" else recs.dislike, item_id)
 
 
 def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[str] = (), key: str,
@@ -91,7 +88,7 @@ def thumbnail_of(src: Path | bytes | None, size: int = 256) -> bytes:
 
     from PIL import Image, ImageDraw, ImageFont
 
-    from mmrec_core.media import load_image
+    from mmrec_core.catalog import load_image
 
     tile = Image.new("RGB", (size, size), "white")
     try:
@@ -115,7 +112,7 @@ def frame_thumbnail(path: str, t: float, size: int = 256) -> bytes:
     """The video's frame at t seconds as a square PNG tile (the 'no image' tile when it cannot be decoded)."""
     import io
 
-    from mmrec_core.video import frame_at
+    from mmrec_core.catalog.video import frame_at
 
     try:
         img = frame_at(Path(path), t)
@@ -258,7 +255,7 @@ def overlay_png(image: ImageMap) -> bytes:
     """The explained picture (the one the map was computed on) with its map over it, as PNG."""
     import io
 
-    from mmrec_core.explain import overlay
+    from mmrec_core.insight import overlay
 
     buf = io.BytesIO()
     overlay(image.picture, image.heat, full=0.15 * abs(image.base)).save(buf, format="PNG")  # red: hiding it costs 15 %

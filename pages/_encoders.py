@@ -7,15 +7,15 @@ current store's items and media (mmrec_core.ingest.catalog_of_store), with a pro
 
 from __future__ import annotations
 
-
 import streamlit as st
 
 from mmrec_core import session
-from mmrec_core.aligned import current_digest
 from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders, spec_of_vectors
+from mmrec_core.encoders.aligned import current_digest
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.store import Store
-from pages import _ui as ui
+from pages import _state as state
+from pages import _stores as stores
 
 ss = st.session_state
 
@@ -36,14 +36,14 @@ def store_spec(store: Store) -> str:
 def _spec_of(name: str) -> str | None:
     path = session.stores_root() / name
     try:
-        return store_spec(ui._engine(str(path), (path / "CURRENT").read_text().strip()).store)
+        return store_spec(stores._engine(str(path), (path / "CURRENT").read_text().strip()).store)
     except (OSError, MMRecError):
         return None
 
 
 def variant_target(spec: str) -> str:
     """The store name holding the current catalog encoded with `spec` (it may not exist yet)."""
-    names = ui.store_names()
+    names = stores.store_names()
     current = ss.view.store
     base = session.base_of(current, _spec_of(current) or "", names)
     return base if _spec_of(base) == spec else session.variant_name(base, spec)
@@ -55,8 +55,8 @@ def _on_encoder() -> None:
         ss.encode_request = "openclip"
         return
     target = variant_target(choice)
-    if target in ui.store_names():
-        ui.open_store_view(target)
+    if target in stores.store_names():
+        stores.open_store_view(target)
     else:
         ss.encode_request = choice
 
@@ -64,7 +64,7 @@ def _on_encoder() -> None:
 def encode_panel() -> None:
     """After an encoder switch to one this catalog has no store for: offer to encode it (with progress)."""
     request = ss.get("encode_request")
-    eng = ui.engine() if request else None
+    eng = stores.engine() if request else None
     if not request or eng is None:
         return
     with st.container(border=True):
@@ -90,7 +90,7 @@ def encode_panel() -> None:
 
 def checkpoint_notice() -> None:
     """A store encoded with an earlier `aligned` checkpoint: it answers with that checkpoint; offer the current one."""
-    eng = ui.engine()
+    eng = stores.engine()
     if eng is None or ss.get("encode_request"):
         return
     spec, vectors = store_spec(eng.store), spec_of_vectors(eng.store.manifest["encoder"])
@@ -102,9 +102,9 @@ def checkpoint_notice() -> None:
                     f"(`{vectors.split('+')[0]}`); queries use that checkpoint, so it works as before. The current one "
                     "finds much more on media it never saw (assets/aligned/EVAL.md). Re-encoding makes a new store "
                     f"**{target}**; this one is kept.")
-        if target in ui.store_names():
+        if target in stores.store_names():
             if st.button(f"Open {target}", key="checkpoint_open"):
-                ui.open_store_view(target)
+                stores.open_store_view(target)
                 st.rerun()
         elif st.button("Re-encode with the current checkpoint", key="checkpoint_go"):
             encode_variant(eng.store, spec, target)
@@ -122,13 +122,13 @@ def encode_variant(store: Store, spec: str, target: str) -> None:
             raise StoreError(f"a store named {target!r} exists already")
         with st.spinner(f"Loading encoder {spec}"):
             get_encoders(spec)  # fails fast (unknown name, missing or bad checkpoint, offline hub) before any work
-        report = ui.build_store_aside(target, lambda dest: ui.ingest_with_progress(
+        report = stores.build_store_aside(target, lambda dest: stores.ingest_with_progress(
             catalog_of_store(store), dest, f"Encoding with {spec}", encoder=spec))
     except MMRecError as exc:
         st.error(f"Could not encode with {spec}: {exc}")
         return
-    ui.open_store_view(target)
-    ui.flash("success", f"Store {target!r}: {report.store.n_items} items encoded with {spec} in {report.seconds:.1f} s "
+    stores.open_store_view(target)
+    state.flash("success", f"Store {target!r}: {report.store.n_items} items encoded with {spec} in {report.seconds:.1f} s "
                      f"({sum(report.encoded.values())} computed, {sum(report.cached.values())} from the cache).")
     st.rerun()
 

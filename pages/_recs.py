@@ -12,20 +12,19 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-from mmrec_core import datasets, rec_store
-from mmrec_core import profile as prof
-from mmrec_core import session
+from mmrec_core import recs, session
 from mmrec_core.errors import MMRecError
-from mmrec_core.interactions import InteractionsError, LoadReport
-from mmrec_core.recommend import RecEngine, history_from_profile
-from mmrec_core.recommenders import History
+from mmrec_core.recs import (ML100K_STORE, History, InteractionsError, LoadReport, RecEngine, build_ml100k,
+                             history_from_profile)
 from mmrec_core.store import Store
+from pages import _state as state
+from pages import _stores as stores
 from pages import _ui as ui
 
 ss = ui.ss
 DEFAULTS: dict[str, Any] = {"model": None, "who": "you", "user": None, "epochs": 30,
                             "train_models": ["popularity", "itemknn", "content", "hybrid", "blend"],
-                            "eval_models": list(rec_store.EVAL_MODELS), "split": "temporal", "k": 10, "seed": 0,
+                            "eval_models": list(recs.EVAL_MODELS), "split": "temporal", "k": 10, "seed": 0,
                             "cold": 0.0}
 ML100K_MAX_ITEMS: int | None = None  # movies in the MovieLens store built here (None: all 1,682; tests take a slice)
 WHO = {"you": "Your likes (this session)", "user": "A user from the interactions"}
@@ -55,12 +54,12 @@ def widget(fn: Callable[..., Any], label: str, name: str, *args: Any, **kwargs: 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _interactions(path: str, version: str, file: str, mtime_ns: int) -> LoadReport:
-    return rec_store.load_store_interactions(ui._engine(path, version).store)
+    return recs.load_store_interactions(stores._engine(path, version).store)
 
 
 def interactions(store: Store) -> LoadReport | None:
     """The store's interactions (bad rows reported), shared by sessions; None when it has none or they are unreadable."""
-    path = rec_store.interactions_path(store)
+    path = recs.interactions_path(store)
     if path is None:
         return None
     try:
@@ -72,12 +71,12 @@ def interactions(store: Store) -> LoadReport | None:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _rec_engine(path: str, version: str, stamp: str) -> RecEngine:
-    return RecEngine.load(ui._engine(path, version).store)
+    return RecEngine.load(stores._engine(path, version).store)
 
 
 def rec_engine(store: Store) -> RecEngine | None:
     """The models trained on this store, loaded once per (store version, training) and shared; None if none is."""
-    stamp = rec_store.models_stamp(store)
+    stamp = recs.models_stamp(store)
     if not stamp:
         return None
     try:
@@ -101,11 +100,11 @@ def upload_interactions(store: Store, widget_key: str) -> None:
         return
     result: dict[str, Any] = {"name": up.name, "summary": None, "bad": [], "error": None}
     try:
-        report = rec_store.attach_interactions(store, up.getvalue())
-        result.update(summary=report.summary(), bad=rec_store.bad_rows_table(report))
+        report = recs.attach_interactions(store, up.getvalue())
+        result.update(summary=report.summary(), bad=recs.bad_rows_table(report))
     except InteractionsError as exc:
         bad = getattr(exc, "report", None)
-        result.update(error=str(exc), bad=rec_store.bad_rows_table(bad) if bad is not None else [])
+        result.update(error=str(exc), bad=recs.bad_rows_table(bad) if bad is not None else [])
     ss.rec_upload = {**ss.rec_upload, ss.view.store: result}
 
 
@@ -124,18 +123,18 @@ def _bar(label: str, order: Sequence[str]) -> tuple[Any, Callable[[str, int, int
 
 def train(store: Store, report: LoadReport, models: Sequence[str], *, epochs: int) -> None:
     """Train and save the models (one training per store at a time), then rerun to load them."""
-    order = rec_store.fit_order(models)
+    order = recs.fit_order(models)
     bar, progress = _bar("Training", order)
     try:
         with _train_lock():
-            engine = rec_store.train(store, report, models, epochs=epochs, progress=progress)
+            engine = recs.train(store, report, models, epochs=epochs, progress=progress)
     except MMRecError as exc:
         bar.empty()
         st.error(f"Training failed: {exc}")
         return
     bar.empty()
     seconds = ", ".join(f"{n} {t.meta['seconds']:.1f} s" for n, t in engine.trained.items())
-    ui.flash("success", f"Trained on {len(report.interactions):,} interactions and saved with the store: {seconds}.")
+    state.flash("success", f"Trained on {len(report.interactions):,} interactions and saved with the store: {seconds}.")
     st.rerun()
 
 
@@ -143,7 +142,7 @@ def evaluate(store: Store, report: LoadReport, params: dict[str, Any]) -> None:
     """Run the seeded evaluation with a progress bar; the table goes to this session's state."""
     bar, progress = _bar("Evaluating", list(params["models"]))
     try:
-        rows = rec_store.evaluate(store, report, params["models"], how=params["split"], k=params["k"],
+        rows = recs.evaluate(store, report, params["models"], how=params["split"], k=params["k"],
                                   seed=params["seed"], epochs=params["epochs"], cold_items=params["cold"],
                                   progress=progress)
     except MMRecError as exc:
@@ -157,7 +156,7 @@ def evaluate(store: Store, report: LoadReport, params: dict[str, Any]) -> None:
 def build_movielens() -> None:
     """Build the MovieLens 100K store from the recbole wheel (aside, then moved in) and open it."""
     root = session.stores_root()
-    name = datasets.ML100K_STORE
+    name = ML100K_STORE
     bar = st.progress(0.0, text="MovieLens 100K: reading the files")
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -166,32 +165,32 @@ def build_movielens() -> None:
                      else f"MovieLens 100K: {stage}")
 
     try:
-        with ui._build_lock():
+        with stores._build_lock():
             if not (root / name / "CURRENT").is_file():
                 shutil.rmtree(root / name, ignore_errors=True)  # a leftover without CURRENT
-                ui.build_store_aside(name, lambda dest: datasets.build_ml100k(
+                stores.build_store_aside(name, lambda dest: build_ml100k(
                     dest, max_items=ML100K_MAX_ITEMS, progress=progress))
     except MMRecError as exc:
         bar.empty()
         st.error(f"Could not build MovieLens 100K: {exc}")
         return
     bar.empty()
-    ui.open_store_view(name)
-    ui.flash("success", f"Store {name!r}: MovieLens 100K (movies as text: title, year, genres; ratings as interactions). "
+    stores.open_store_view(name)
+    state.flash("success", f"Store {name!r}: MovieLens 100K (movies as text: title, year, genres; ratings as interactions). "
                         "It is now the open store: train a model below.")
     st.rerun()
 
 
 # ---------- whose history ----------
 
-def user_rater(uid: str) -> tuple[Callable[[], prof.Profile], Callable[..., None]]:
+def user_rater(uid: str) -> tuple[Callable[[], recs.Profile], Callable[..., None]]:
     """Like/dislike on a card, acting as user `uid` of the interactions (this session only)."""
     key = (ss.view.store, uid)
 
-    def get() -> prof.Profile:
-        return ss.rec_feedback.get(key, prof.Profile())
+    def get() -> recs.Profile:
+        return ss.rec_feedback.get(key, recs.Profile())
 
-    def update(fn: Callable[..., prof.Profile], *args: Any) -> None:
+    def update(fn: Callable[..., recs.Profile], *args: Any) -> None:
         ss.rec_feedback = {**ss.rec_feedback, key: fn(get(), *args)}
 
     return get, update
@@ -200,7 +199,7 @@ def user_rater(uid: str) -> tuple[Callable[[], prof.Profile], Callable[..., None
 def history(rec: RecEngine, model: str, who: str, uid: str | None) -> tuple[History, tuple[str, ...]]:
     """The history to recommend from, and the ids to leave out (dislikes): your profile's, or a user's plus this session's likes."""
     if who == "you" or uid is None:
-        profile = ui.get_profile()
+        profile = state.get_profile()
         return history_from_profile(rec.store, profile), profile.disliked
     extra = user_rater(uid)[0]()
     h = rec.history(uid, model=model)

@@ -5,13 +5,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from mmrec_core import browse, session
+from mmrec_core import insight, session
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.store import open_store
 from pages import _cards as cards
+from pages import _state as state
+from pages import _stores as stores
 from pages import _ui as ui
 
-ui.routed()
+state.routed()
 
 PAGE_SIZE = 24
 ss = ui.ss
@@ -29,18 +31,18 @@ def add_catalog(name: str, files: list) -> None:
 
         def build(dest: Path):
             src = session.stage_upload([(f.name, f.getvalue()) for f in files], dest.parent / "src")
-            report = ui.ingest_with_progress(src, dest, f"Ingesting {name}")
+            report = stores.ingest_with_progress(src, dest, f"Ingesting {name}")
             if not report.store.n_items:
                 raise StoreError("the catalog has no usable items (is catalog.csv empty?); nothing was saved")
             return report
 
-        report = ui.build_store_aside(name, build)
+        report = stores.build_store_aside(name, build)
     except MMRecError as exc:
         st.error(f"Could not add the catalog: {exc}")
         return
-    ui.open_store_view(name)
+    stores.open_store_view(name)
     summary = report.summary()
-    ui.flash("success", f"Store {name!r}: {summary['items']} items ({', '.join(f'{m} {c}' for m, c in summary['counts'].items())}), "
+    state.flash("success", f"Store {name!r}: {summary['items']} items ({', '.join(f'{m} {c}' for m, c in summary['counts'].items())}), "
                         f"{summary['problems']} problem(s), {summary['seconds']} s. It is now the open store.")
     st.rerun()
 
@@ -50,13 +52,13 @@ def add_to_store(name: str, files: list) -> None:
     try:
         if not files:
             raise StoreError("choose a .zip catalog, or catalog.csv together with its media files")
-        report = ui.add_with_progress(name, [(f.name, f.getvalue()) for f in files])
+        report = stores.add_with_progress(name, [(f.name, f.getvalue()) for f in files])
     except MMRecError as exc:
         st.error(f"Could not add to {name!r}: {exc}. The store is unchanged.")
         return
     change = report.change
     ss.search_cache = {}
-    ui.flash("success", f"Store {name!r}: {change.added} item(s) added, {change.replaced} replaced; "
+    state.flash("success", f"Store {name!r}: {change.added} item(s) added, {change.replaced} replaced; "
                         f"{report.store.n_items:,} items now ({len(report.problems)} problem(s), {report.seconds:.1f} s). "
                         + ("Index: " + "; ".join(f"{m} {note}" for m, note in change.index.items()) if change.index else ""))
     st.rerun()
@@ -83,21 +85,21 @@ with tab_add:
         submitted = st.form_submit_button("Add the items" if into_open else "Ingest", type="primary")
     if submitted:
         (add_to_store if into_open else add_catalog)(ss.view.store if into_open else name, files or [])
-    if ss.view.store != ui.VIDEO_DEMO_STORE and (ui.VIDEO_DEMO_SRC / "catalog.csv").is_file():
+    if ss.view.store != stores.VIDEO_DEMO_STORE and (stores.VIDEO_DEMO_SRC / "catalog.csv").is_file():
         st.caption("Or try video: 30 short real clips from Debian packages (see assets/video/SOURCES.md).")
         if st.button("Open the video demo", icon=":material/movie:", key="video-demo"):
             try:
-                ui.open_video_demo()
+                stores.open_video_demo()
             except MMRecError as exc:
                 st.error(f"Could not build the video demo: {exc}")
             else:
                 st.rerun()
     if ss.view.store != session.DEFAULT_STORE:
-        st.button("Back to the built-in demo catalog", on_click=ui.set_view, kwargs={"store": session.DEFAULT_STORE, "items": ()})
+        st.button("Back to the built-in demo catalog", on_click=state.set_view, kwargs={"store": session.DEFAULT_STORE, "items": ()})
 
 with tab_stores:
     rows = []
-    for path_name in ui.store_names():
+    for path_name in stores.store_names():
         try:
             s = open_store(session.stores_root() / path_name)
             rows.append({"store": path_name, "items": s.n_items, **s.counts(), "problems": len(s.report),
@@ -118,7 +120,7 @@ with tab_items:
     cols[5].metric("Problems", len(store.report))
     st.caption(f"Store {store.path.name} · version {store.version} · encoder {store.encoder}")
     with st.spinner(f"Reading the categories of {store.n_items:,} items (once per store version)…"):
-        facets = browse.facets(store)
+        facets = insight.facets(store)
     f1, f2, f3 = st.columns([3, 2, 1])
     needle = f1.text_input("Filter by title or tag", key="gallery_filter").strip()
     cats = facets.categories()

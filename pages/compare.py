@@ -8,22 +8,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmrec_core.browse import title
+from mmrec_core import insight
 from mmrec_core.errors import MMRecError
-from mmrec_core.evaluate import alpha_sweep, encode_queries, load_qrels, load_queries
-from mmrec_core.fusion import list_strategies
-from mmrec_core.search import rank
-from mmrec_core import tune
-from mmrec_core.viz import agreement, matrix_figure, sweep_figure
+from mmrec_core.insight import (agreement, alpha_sweep, encode_queries, load_qrels, load_queries, matrix_figure,
+                                sweep_figure, title)
+from mmrec_core.retrieval import list_strategies, rank
+from pages import _state as state
 from pages import _ui as ui
 
-ui.routed()
+state.routed()
 
 eng = ui.require_engine()
 store, ss, view = eng.store, ui.ss, ui.ss.view
 ss.setdefault("sweeps", {})  # (store, version, files, strategy, k, audio) -> metric rows
 ss.setdefault("eval_cands", {})  # (store, version, queries) -> candidates per query id (one entry kept)
-ss.setdefault("fits", {})  # (store, version, files, metric, strategies) -> list of tune.Fit
+ss.setdefault("fits", {})  # (store, version, files, metric, strategies) -> list of insight.Fit
 
 st.title("Compare & evaluate")
 tab_cmp, tab_sweep, tab_fit = st.tabs(["Strategies side by side", "Alpha sweep", "Fit the weights"])
@@ -132,12 +131,12 @@ with tab_fit:
         if chosen and key not in ss.fits and st.button(f"Fit the weights ({len(queries)} queries, up to 5 folds)", type="primary"):
             try:
                 ckey = eval_candidates(queries, files)
-                judged = tune.prepare(store.ids, ss.eval_cands[ckey], qrels, k=tune.parse_metric(metric)[1])
+                judged = insight.prepare(store.ids, ss.eval_cands[ckey], qrels, k=insight.parse_metric(metric)[1])
                 bar = st.progress(0.0, text="Fitting…")
                 done = []
                 for i, name in enumerate(chosen):
                     progress = lambda stage, d, t, i=i: bar.progress((i + d / t) / len(chosen), text=f"Fitting {stage}: fold {d}/{t - 1}")
-                    done.append(tune.fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
+                    done.append(insight.fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
                                          tune_temperature=False, progress=progress))
                 ss.fits[key] = done
                 st.rerun()
@@ -152,7 +151,7 @@ with tab_fit:
             cols[3].metric("default weights", f"{f.default:.3f}")
             cols[4].metric(f"best single ({single})", f"{f.per_modality[single]:.3f}")
             cols[5].button("Apply", key=f"apply-{f.strategy}", type="primary", help="Use these weights and this strategy in the sidebar",
-                           on_click=ui.set_view, kwargs={"weights": f.weights, "strategy": f.strategy})
+                           on_click=state.set_view, kwargs={"weights": f.weights, "strategy": f.strategy})
         if ss.fits.get(key):
             st.caption(f"In sample (fitted on all queries): " + ", ".join(f"{f.strategy} {f.insample:.3f}" for f in ss.fits[key])
                        + f" · {sum(f.settings for f in ss.fits[key])} settings scored in {sum(f.seconds for f in ss.fits[key]):.1f} s.")

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from mmrec_core.browse import MAP_SAMPLE, map_view
-from mmrec_core.viz import METHODS, SPACES, is_cached, map_figure, place_near
+from mmrec_core.insight import MAP_SAMPLE, METHODS, SPACES, is_cached, map_figure, map_view, place_near
+from pages import _state as state
 from pages import _ui as ui
 
-ui.routed()
+state.routed()
 
 eng = ui.require_engine()
 store, ss, view = eng.store, ui.ss, ui.ss.view
@@ -34,7 +34,7 @@ if not is_cached(store.version_dir, space, method, view.weights, sample=sample):
     st.rerun()
 
 hits = ui.search_hits(eng)
-profile = ui.get_profile()
+profile = state.get_profile()
 known = store.rows_by_id()
 liked = [known[i] for i in profile.liked if i in known]
 disliked = [known[i] for i in profile.disliked if i in known]

@@ -2,21 +2,21 @@
 
 import streamlit as st
 
-from mmrec_core.browse import item_title
-from mmrec_core import profile as prof
-from mmrec_core import tune
+from mmrec_core import recs
 from mmrec_core.errors import MMRecError
+from mmrec_core.insight import MIN_DISLIKES, MIN_LIKES, fit_profile, item_title
 from mmrec_core.query import Query
-from mmrec_core.search import rank
+from mmrec_core.retrieval import rank
 from mmrec_core.session import md_escape
 from pages import _cards as cards
+from pages import _state as state
 from pages import _ui as ui
 
-ui.routed()
+state.routed()
 
 eng = ui.require_engine()
 store, ss = eng.store, ui.ss
-profile = ui.get_profile()
+profile = state.get_profile()
 
 
 def add_media(modality: str, widget: str) -> None:
@@ -27,14 +27,14 @@ def add_media(modality: str, widget: str) -> None:
     data = up.getvalue()
     limit = ui.MAX_QUERY_MEDIA_BYTES[modality]
     if len(data) > limit:
-        ui.flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+        state.flash("error", f"{up.name} is {len(data) / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
         return
     try:
         vectors = eng.vectors(Query(**{modality: data}))
     except MMRecError as exc:
-        ui.flash("error", f"{up.name}: {exc}")
+        state.flash("error", f"{up.name}: {exc}")
         return
-    ui.update_profile(prof.add_upload, prof.Upload(up.name, modality, vectors))
+    state.update_profile(recs.add_upload, recs.Upload(up.name, modality, vectors))
     ss.uploader_gen += 1
 
 
@@ -45,12 +45,12 @@ with st.expander(f"Your profile on “{ss.view.store}”", expanded=True):
         col.caption(f"{label} ({len(ids)}) · click to remove")
         for iid in ids:
             col.button(md_escape(item_title(store, iid)), icon=":material/close:", key=f"forget-{iid}",
-                       on_click=ui.update_profile, args=(prof.forget, iid))
+                       on_click=state.update_profile, args=(recs.forget, iid))
     with cols[2]:
         st.caption(f"Uploads ({len(profile.uploads)})")
         for i, up in enumerate(profile.uploads):
             st.button(icon=":material/close:", label=f"{up.modality}: {md_escape(up.name)}", key=f"upload-{i}",
-                      on_click=ui.update_profile, args=(prof.remove_upload, i))
+                      on_click=state.update_profile, args=(recs.remove_upload, i))
         gen = ss.uploader_gen
         st.file_uploader("Add an image you like", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
                          key=f"p_image{gen}", on_change=add_media, args=("image", f"p_image{gen}"))
@@ -59,9 +59,9 @@ with st.expander(f"Your profile on “{ss.view.store}”", expanded=True):
         st.file_uploader("Add a video clip you like", type=["mp4", "webm", "ogv", "mkv", "mov", "gif", "webp"],
                          key=f"p_video{gen}", on_change=add_media, args=("video", f"p_video{gen}"))
     if not profile.is_empty:
-        st.button("Clear profile", on_click=ui.update_profile, args=(lambda p: prof.Profile(),))
+        st.button("Clear profile", on_click=state.update_profile, args=(lambda p: recs.Profile(),))
 
-explained = tune.fit_profile(store, profile.liked, profile.disliked, current=ss.view.weights)
+explained = fit_profile(store, profile.liked, profile.disliked, current=ss.view.weights)
 if explained is not None and explained.auc > explained.current_auc:
     w = explained.weights.as_dict()
     with st.container(border=True):
@@ -71,22 +71,22 @@ if explained is not None and explained.auc > explained.current_auc:
                     f"{explained.current_auc:.2f} under the sidebar weights; {explained.n_liked} likes, "
                     f"{explained.n_disliked} dislikes).")
         st.button("Use these weights", key="use-profile-weights", type="primary",
-                  on_click=ui.set_view, kwargs={"weights": explained.weights})
+                  on_click=state.set_view, kwargs={"weights": explained.weights})
 elif explained is None and (profile.liked or profile.disliked):
-    st.caption(f"With {tune.MIN_LIKES} likes and {tune.MIN_DISLIKES} dislikes, mmrec fits the modality weights that "
+    st.caption(f"With {MIN_LIKES} likes and {MIN_DISLIKES} dislikes, mmrec fits the modality weights that "
                "best explain your taste.")
 
 st.subheader("Recommended for you" if profile.has_positives else "Start here")
 view = ss.view
 if profile.has_positives:
     try:
-        wanted = prof.profile_vectors(store, profile)
+        wanted = recs.profile_vectors(store, profile)
         ranking = rank(eng.candidates(wanted), view.weights, strategy=view.strategy, k=view.k)
     except MMRecError as exc:
         st.error(str(exc))
         st.stop()
     hits = eng.hits(ranking, query=wanted)
-    reasons = prof.because(store, ranking.rows, profile.liked)
+    reasons = recs.because(store, ranking.rows, profile.liked)
     extra = {store.ids[r]: f"closest to your liked “{md_escape(item_title(store, iid))}” (similarity {s:.2f})"
              for r, (iid, s) in reasons.items()}
     st.caption(f"Built from {len(profile.liked)} liked item(s) and {len(profile.uploads)} upload(s), "
@@ -94,8 +94,8 @@ if profile.has_positives:
                "Same weights, strategy and K as the sidebar.")
     cards.results(store, hits, key="rec", extra=extra, explain=(eng, "", wanted))
 else:
-    st.info(prof.COLD_START_EXPLANATION)
-    picks = prof.cold_start(store, view.k, exclude=profile.disliked)
+    st.info(recs.COLD_START_EXPLANATION)
+    picks = recs.cold_start(store, view.k, exclude=profile.disliked)
     for i, (col, (row, cat, typ)) in enumerate(zip(cards.grid(len(picks)), picks), start=1):
         with col:
             item = store.items[row]

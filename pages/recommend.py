@@ -3,19 +3,18 @@
 import pandas as pd
 import streamlit as st
 
-from mmrec_core.browse import title
-from mmrec_core import datasets, rec_store
 from mmrec_core.errors import DatasetError, MMRecError
-from mmrec_core.interactions import LoadReport
-from mmrec_core.rec_eval import SPLITS
-from mmrec_core.recommend import RecEngine
-from mmrec_core.recommenders import list_models
+from mmrec_core.insight import title
+from mmrec_core.recs import (ML100K_STORE, SPLITS, LoadReport, RecEngine, bad_rows_table, cold_start_explanation,
+                             learned_weights, list_models, ml100k_dir, result_tables, score_explanation, trained_models)
 from mmrec_core.session import md_escape
 from pages import _cards as cards
 from pages import _recs as recs
+from pages import _state as state
+from pages import _stores as stores
 from pages import _ui as ui
 
-ui.routed()
+state.routed()
 recs.init_state()
 
 eng = ui.require_engine()
@@ -54,15 +53,15 @@ def offer_interactions() -> None:
     with movies:
         st.markdown("**MovieLens 100K**: 1,682 movies (title, year and genres as text) and 100,000 ratings by "
                     "943 users, built here from the files inside the installed `recbole` package into a new store "
-                    f"“{datasets.ML100K_STORE}” (encoding the titles takes about a minute).")
+                    f"“{ML100K_STORE}” (encoding the titles takes about a minute).")
         try:
-            datasets.ml100k_dir()
+            ml100k_dir()
             missing = None
         except DatasetError as exc:
             missing = str(exc)
             st.warning(missing)
-        if datasets.ML100K_STORE in ui.store_names():
-            st.button("Open MovieLens 100K", on_click=ui.set_view, kwargs={"store": datasets.ML100K_STORE, "items": ()})
+        if ML100K_STORE in stores.store_names():
+            st.button("Open MovieLens 100K", on_click=state.set_view, kwargs={"store": ML100K_STORE, "items": ()})
         elif st.button("Build MovieLens 100K", type="primary", key="rec_build_ml", disabled=missing is not None):
             recs.build_movielens()
 
@@ -74,7 +73,7 @@ def show_interactions(report: LoadReport) -> None:
                 + (f" · {summary['bad_rows']:,} bad row(s) skipped" if summary["bad_rows"] else ""))
     with st.expander("Interactions: problems, replace", expanded=name in ss.rec_upload):
         if report.bad_rows:
-            st.dataframe(pd.DataFrame(rec_store.bad_rows_table(report)), hide_index=True, height=250)
+            st.dataframe(pd.DataFrame(bad_rows_table(report)), hide_index=True, height=250)
         upload_box()
 
 
@@ -84,7 +83,7 @@ def train_tab(report: LoadReport) -> None:
     epochs = recs.widget(st.number_input, "Hybrid training epochs", "epochs", 1, 200, step=1)
     if st.button("Train", type="primary", key="rec_train", disabled=not picked):
         recs.train(store, report, picked, epochs=int(epochs))
-    trained = rec_store.trained_models(store)
+    trained = trained_models(store)
     if trained:
         st.dataframe(pd.DataFrame([{"model": n, "trained (UTC)": m.get("trained"), "seconds": m.get("seconds"),
                                     "interactions": m.get("interactions"), "users": m.get("users"),
@@ -109,7 +108,7 @@ def recommend_tab(rec: RecEngine | None) -> None:
         uid = recs.widget(right.selectbox, f"User ({len(users):,})", "user", users)
     mix = recs.mix_sliders(rec) if model == "blend" else None
     history, exclude = recs.history(rec, model, who, uid)
-    learned = rec_store.learned_weights(rec, model)
+    learned = learned_weights(rec, model)
     use_learned = learned is not None and st.toggle(
         "Use the modality weights the model learned: " + ", ".join(f"{m} {w:.2f}" for m, w in learned.as_dict().items() if w),
         value=True, key="rec_learned_weights", help="Off: the sidebar's modality weights (no retraining)")
@@ -120,7 +119,7 @@ def recommend_tab(rec: RecEngine | None) -> None:
         st.error(str(exc))
         hits = []
     if history.is_empty:
-        st.info(rec_store.cold_start_explanation(model, who="You have" if uid is None else f"User {uid} has",
+        st.info(cold_start_explanation(model, who="You have" if uid is None else f"User {uid} has",
                                                  n_users=len(users)))
     else:
         latest = ", ".join(f"“{md_escape(title(store, r))}”" for r in history.rows[-3:][::-1])
@@ -130,7 +129,7 @@ def recommend_tab(rec: RecEngine | None) -> None:
                    + ("comes from the sidebar, the modality weights from training." if use_learned
                       else "and modality weights come from the sidebar."))
     rater = cards.PROFILE if uid is None else recs.user_rater(uid)
-    cards.results(store, hits, key=f"rec-{model}", rater=rater, why=rec_store.score_explanation(model),
+    cards.results(store, hits, key=f"rec-{model}", rater=rater, why=score_explanation(model),
                   more_like_this_button=False)
 
 
@@ -151,7 +150,7 @@ def evaluate_tab(report: LoadReport) -> None:
     if not result:
         return
     p = result["params"]
-    main, cold_rows = rec_store.result_tables(result["rows"])
+    main, cold_rows = result_tables(result["rows"])
     st.dataframe(pd.DataFrame(main), hide_index=True)
     st.caption(f"{p['split']} split, K={p['k']}, seed {p['seed']}, {p['cold']:.0%} of items withdrawn, "
                f"hybrid {p['epochs']} epochs. Novelty in bits (higher: less popular items).")

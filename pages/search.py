@@ -5,9 +5,10 @@ import streamlit as st
 from mmrec_core.query import Query
 from mmrec_core.session import md_escape
 from pages import _cards as cards
+from pages import _state as state
 from pages import _ui as ui
 
-ui.routed()
+state.routed()
 
 eng = ui.require_engine()
 store, ss = eng.store, ui.ss
@@ -16,7 +17,7 @@ st.title("Search")
 ss.w_query = ss.view.text
 st.text_input("Describe what you are looking for", key="w_query", max_chars=500,
               placeholder="e.g. a cute animal, something that flies, a loud noise",
-              on_change=lambda: ui.set_view(text=ss.w_query))
+              on_change=lambda: state.set_view(text=ss.w_query))
 left, middle, right = st.columns(3)
 gen = ss.uploader_gen  # bumped to empty the uploaders when their file is removed from the query
 left.file_uploader("…or search with an image", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],
@@ -29,13 +30,13 @@ right.file_uploader("…or with a video clip", type=["mp4", "webm", "ogv", "mkv"
 
 # What the query holds now (uploads stay in the query until removed, also after visiting other pages).
 with st.container(horizontal=True):
-    for m in ui.QUERY_MEDIA:
+    for m in state.QUERY_MEDIA:
         if ss.query_media[m]:
             st.button(icon=":material/close:", label=f"{m}: {md_escape(ss.query_media[m][0])}", key=f"clear-{m}",
                       on_click=ui.clear_query_media, args=(m,))
     for iid in ss.view.items:
         st.button(icon=":material/close:", label=f"more like: {md_escape(ui.item_title(store, iid))}", key=f"clear-seed-{iid}",
-                  on_click=lambda iid=iid: ui.set_view(items=tuple(i for i in ss.view.items if i != iid)))
+                  on_click=lambda iid=iid: state.set_view(items=tuple(i for i in ss.view.items if i != iid)))
 
 
 @st.fragment
@@ -57,7 +58,7 @@ def live_results(query: Query) -> None:
     elif ss.search_cache.get("cands") is not None:
         st.warning("No item matches under these weights: give weight to a modality the query has.")
     ui.view_controls()  # last, so that the first new score goes out sooner; they keep their place in the sidebar
-    ui.sync_url("search")  # app.py does it on full runs only
+    state.sync_url("search")  # app.py does it on full runs only
 
 
 live_results(ui.current_query())

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmrec_core.cache import EmbeddingCache  # noqa: E402
+from mmrec_core.ingest import EmbeddingCache  # noqa: E402
 from mmrec_core.ingest import SEED_FILE, ingest  # noqa: E402
 
 

@@ -4,13 +4,13 @@ Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
 1. pairs: scripts/aligned_sources.py harvests image-caption pairs from Debian packages;
 2. features: each image once through EfficientNet-Lite0 (pooled 1280-d + 1000 logits), each
    distinct text once through MiniLM; kept as .npz per source, never recomputed;
-3. training: the heads (mmrec_core/aligned.py) with a symmetric InfoNCE loss; the
+3. training: the heads (mmrec_core/encoders/aligned.py) with a symmetric InfoNCE loss; the
    projections start at identity (text) and at the label bridge (image), so training starts
    from the bridge and weight decay pulls towards it; with tail_epochs, a second phase retrains
    EfficientNet-Lite0's last 1x1 conv with the heads, from the cached maps of its input;
-4. the heads -> mmrec_core/data/aligned-heads.npz (float16 weights + JSON metadata, no pickles).
+4. the heads -> mmrec_core/encoders/data/aligned-heads.npz (float16 weights + JSON metadata, no pickles).
 Only the training sources are used (OpenClipart, emoji and GCompris are reserved for evaluation).
-Usage: python scripts/train_aligned.py [--out mmrec_core/data/aligned-heads.npz] [--exclude SOURCE ...]
+Usage: python scripts/train_aligned.py [--out mmrec_core/encoders/data/aligned-heads.npz] [--exclude SOURCE ...]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, excluded, pairs  # noqa: E402
 
-from mmrec_core.aligned import CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, TAIL_INPUT, Heads, bridge_embedding  # noqa: E402
+from mmrec_core.encoders.aligned import CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, TAIL_INPUT, Heads, bridge_embedding  # noqa: E402
 
 FEATURES = CACHE / "features"
 
@@ -102,7 +102,8 @@ _TOWERS: dict[str, object] = {}
 
 def towers():
     """MiniLM and the EfficientNet bridge, loaded once."""
-    from mmrec_core.encoders import ImageNetBridge, MiniLMText, torch_threads
+    from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
+    from mmrec_core.encoders import torch_threads
 
     if "text" not in _TOWERS:
         torch_threads()
@@ -113,8 +114,8 @@ def towers():
 
 def features(name: str) -> dict[str, np.ndarray]:
     """Cached per-source features: pooled, logits, text embeddings, the EXTRA image features (extracted once)."""
-    from mmrec_core.aligned import lite_features
-    from mmrec_core.media import load_image
+    from mmrec_core.encoders.aligned import lite_features
+    from mmrec_core.catalog import load_image
 
     got = pairs(name)
     key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
@@ -249,7 +250,7 @@ def _cached(name: str) -> bool:
 
 def _prompts() -> np.ndarray:
     """The bridge's class-prompt matrix (1000, 384), from its on-disk cache or computed once."""
-    from mmrec_core.encoders import class_prompt_matrix
+    from mmrec_core.encoders.bridge import class_prompt_matrix
 
     if "prompts" not in _TOWERS:
         if "bridge" in _TOWERS:
@@ -385,7 +386,7 @@ _PRETRAINED_TAIL: list[tuple[np.ndarray, np.ndarray]] = []
 
 def pretrained_tail_arrays() -> tuple[np.ndarray, np.ndarray]:
     """Lite0's pretrained head conv, batch norm folded (loaded once; call before forking training workers)."""
-    from mmrec_core.aligned import pretrained_tail
+    from mmrec_core.encoders.aligned import pretrained_tail
 
     if not _PRETRAINED_TAIL:
         _PRETRAINED_TAIL.append(pretrained_tail(towers()[1].model))
@@ -396,7 +397,7 @@ def pooled_through_tail(maps: np.ndarray, tail) -> dict[str, "torch.Tensor"]:
     """"pooled" (mean) and "pooled_max" of cached head-conv input maps run through a head conv (weights, bias)."""
     import torch
 
-    from mmrec_core.aligned import tail_map
+    from mmrec_core.encoders.aligned import tail_map
 
     x = torch.from_numpy(np.asarray(maps, dtype=np.float32))
     a = tail_map(x.contiguous(memory_format=torch.channels_last), tail)

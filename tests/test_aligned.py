@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-import mmrec_core.aligned  # noqa: F401  (registers the family)
+import mmrec_core.encoders.aligned  # noqa: F401  (registers the family)
 from conftest import DEMO
-from mmrec_core.aligned import CHECKPOINT, AlignedText, load_heads
+from mmrec_core.encoders.aligned import CHECKPOINT, AlignedText, load_heads
 from mmrec_core.catalog import load_catalog
 from mmrec_core.encoders import get_encoders, list_encoders
 from mmrec_core.errors import EncoderError, EncoderUnavailable
-from mmrec_core.media import load_image
+from mmrec_core.catalog import load_image
 
 
 def test_committed_checkpoint_is_small_and_well_formed():
@@ -95,8 +95,8 @@ def test_prompt_template_phrases_short_texts_only(tmp_path):
 def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_subset):
     """A checkpoint whose image head reads more than the average pool: shapes are checked against the named
     features, and the encoder computes exactly those (one forward pass) before the head."""
-    from mmrec_core.aligned import IMAGE_FEATURES, AlignedImage, bridge_embedding, lite_features
-    from mmrec_core.encoders import ImageNetBridge, MiniLMText
+    from mmrec_core.encoders.aligned import IMAGE_FEATURES, AlignedImage, bridge_embedding, lite_features
+    from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
 
     heads = load_heads()
     names = ["pooled", "mid", "pooled_max"]
@@ -128,8 +128,8 @@ def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_sub
 def test_a_checkpoint_with_a_retrained_tail_uses_it_for_the_pooled_features_only(tmp_path, demo_subset):
     """A retrained head conv (batch norm folded in) replaces what "pooled"/"pooled_max" read; the label bridge's
     logits and the earlier blocks' "mid" stay the pretrained model's. The pretrained conv, folded, changes nothing."""
-    from mmrec_core.aligned import AlignedImage, bridge_embedding, lite_features, pretrained_tail
-    from mmrec_core.encoders import ImageNetBridge, MiniLMText
+    from mmrec_core.encoders.aligned import AlignedImage, bridge_embedding, lite_features, pretrained_tail
+    from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
 
     heads = load_heads()
     arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k not in ("meta", "tail_w", "tail_b")}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mmrec_core.errors import CatalogError, StoreError
-from mmrec_core.fusion import Weights
+from mmrec_core.retrieval import Weights
 from mmrec_core.session import (
     View, from_params, md_escape, stage_upload, to_params, valid_store_name, with_alpha, with_weight,
 )
@@ -136,7 +136,7 @@ def test_every_page_runs(home):
 
 
 def test_moving_alpha_reranks_exactly_as_rank_without_reencoding(home):
-    from mmrec_core.search import rank
+    from mmrec_core.retrieval import rank
 
     at = new_app({"q": "a round ball", "k": "5", "wa": "0"})
     ok(at)
@@ -166,9 +166,9 @@ def _store(home: Path):
 
 
 def test_like_updates_recommendations(home):
-    from mmrec_core.profile import profile_vectors
+    from mmrec_core.recs import profile_vectors
     from mmrec_core.query import Engine
-    from mmrec_core.search import rank
+    from mmrec_core.retrieval import rank
 
     at = new_app({"k": "4"})
     at.switch_page("pages/profile.py").run()
@@ -277,8 +277,8 @@ def test_compare_sweep_and_map_projection(home):
 
 
 def test_fit_the_weights_and_apply_them(home):
-    from mmrec_core import tune
-    from mmrec_core.evaluate import encode_queries, load_qrels, load_queries
+    from mmrec_core import insight as tune
+    from mmrec_core.insight import encode_queries, load_qrels, load_queries
     from mmrec_core.query import Engine
 
     at = new_app({"page": "compare", "k": "3"})
@@ -324,8 +324,8 @@ def test_why_explains_a_result_once_and_closes(home):
 
 
 def test_profile_offers_the_weights_that_explain_the_likes(home):
-    from mmrec_core import tune
-    from mmrec_core.profile import Profile
+    from mmrec_core import insight as tune
+    from mmrec_core.recs import Profile
 
     store = _store(home)
     cases = [Profile(liked=("red", "blue", "rain"), disliked=("broken-img", "missing")),
@@ -367,10 +367,10 @@ def test_profile_upload_counts_as_a_like(home, tiny_catalog):
 
 
 def test_first_start_builds_the_demo_store(tiny_catalog, tmp_path, monkeypatch):
-    from pages import _ui
+    from pages import _stores
 
     monkeypatch.setenv("MMREC_HOME", str(tmp_path))
-    monkeypatch.setattr(_ui, "DEMO_SRC", tiny_catalog)
+    monkeypatch.setattr(_stores, "DEMO_SRC", tiny_catalog)
     at = new_app({"q": "a round red ball"})
     ok(at)
     assert (tmp_path / "stores" / "demo" / "CURRENT").is_file()

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from mmrec_core import datasets, rec_store
+from mmrec_core.recs import _datasets as datasets
+
+from mmrec_core.recs import _store as rec_store
 from mmrec_core.errors import DatasetError
-from mmrec_core.interactions import load_interactions
-from mmrec_core.recommend import RecEngine
-from mmrec_core.recommenders import History
+from mmrec_core.recs import load_interactions
+from mmrec_core.recs import RecEngine
+from mmrec_core.recs import History
 from mmrec_core.store import open_store
 from test_app import new_app, ok, shown_titles
 
@@ -107,7 +109,9 @@ def test_missing_recbole_disables_the_button(rec_home, monkeypatch):
     def missing():
         raise DatasetError("the `recbole` package is not installed: .venv/bin/pip install recbole==1.2.1")
 
-    monkeypatch.setattr(datasets, "ml100k_dir", missing)
+    import mmrec_core.recs
+
+    monkeypatch.setattr(mmrec_core.recs, "ml100k_dir", missing)  # the page imports it from the package on each run
     at = page("demo")
     assert any("pip install recbole" in w.value for w in at.warning)
     assert at.button(key="rec_build_ml").disabled

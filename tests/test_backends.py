@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmrec_core.audio import AudioScaler
-from mmrec_core.backends import backend_of, parse_backend
+from mmrec_core.encoders.librosa_audio import AudioScaler
+from mmrec_core.retrieval import backend_of, parse_backend
 from mmrec_core.cli import main
 from mmrec_core.errors import MMRecError, UnknownNameError
-from mmrec_core.fusion import MODALITIES, Weights, list_strategies
-from mmrec_core.index import IndexConfig
-from mmrec_core.search import QueryVectors, Retriever, rank
+from mmrec_core.retrieval import MODALITIES, Weights, list_strategies
+from mmrec_core.retrieval import IndexConfig
+from mmrec_core.retrieval import QueryVectors, Retriever, rank
 from mmrec_core.store import Rows, add_items, open_store, remove_items, write_store
 from mmrec_core.vectors import l2_normalize
 
@@ -129,8 +129,8 @@ def test_a_missing_modality_never_leaks(built):
 OPEN_AND_SEARCH = """
 import json, sys
 import numpy as np
-from mmrec_core.fusion import Weights
-from mmrec_core.search import QueryVectors, rank
+from mmrec_core.retrieval import Weights
+from mmrec_core.retrieval import QueryVectors, rank
 from mmrec_core.store import open_store
 s = open_store(sys.argv[1])
 q = QueryVectors(text=np.array(json.loads(sys.argv[2]), np.float32), image=np.array(json.loads(sys.argv[3]), np.float32))
@@ -151,7 +151,7 @@ def test_reopen_in_a_new_process(backend, tmp_path):
     then while this process holds it (it is served to the other process, never opened twice)."""
     r = rows([f"i{i}" for i in range(120)], 0)
     q = queries(r.embeddings)["text+image"]
-    code = ("import sys, numpy as np; from mmrec_core.store import write_store; from mmrec_core.audio import AudioScaler;"
+    code = ("import sys, numpy as np; from mmrec_core.store import write_store; from mmrec_core.encoders.librosa_audio import AudioScaler;"
             "import pickle; r = pickle.load(open(sys.argv[1], 'rb'));"
             "write_store(sys.argv[2], items=r.items, embeddings=r.embeddings, scaler=AudioScaler(np.zeros(4), np.ones(4)),"
             f"encoder={ENC!r}, index={backend!r})")
@@ -170,7 +170,7 @@ def test_reopen_in_a_new_process(backend, tmp_path):
 def test_a_dropped_client_reconnects_to_the_server_this_process_runs(tmp_path):
     """After a failed call the client is dropped; the Lite server this process runs still holds the database,
     so the next call must reach it (not wait for 'another process' and give up)."""
-    from mmrec_core import milvus
+    from mmrec_core.retrieval import milvus
 
     store, r = make(tmp_path / "s", "milvus", n=60)
     q = queries(r.embeddings)["all three"]
@@ -204,7 +204,7 @@ def test_add_and_remove(backend, tmp_path):
 
 
 def test_compaction_moves_milvus_rows_to_a_new_collection(tmp_path):
-    from mmrec_core import milvus
+    from mmrec_core.retrieval import milvus
 
     store, _ = make(tmp_path / "s", "milvus", n=40)
     first = store.manifest["data"]
@@ -244,7 +244,7 @@ def test_bad_backends(tmp_path, monkeypatch, capsys):
     assert main(["ingest", "nowhere", "--store", str(tmp_path / "x"), "--index", "elastic"]) == 1
     assert "unknown index backend 'elastic'" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "pymilvus", None)
-    from mmrec_core.milvus import require
+    from mmrec_core.retrieval.milvus import require
 
     with pytest.raises(MMRecError, match=r"mmrec\[scale\]"):
         require()

@@ -2,10 +2,11 @@
 
 import numpy as np
 
-from mmrec_core import browse
-from mmrec_core.audio import AudioScaler
-from mmrec_core.fusion import Weights
-from mmrec_core.profile import category_of, cold_start
+from mmrec_core.insight import _browse as browse
+from mmrec_core.encoders.librosa_audio import AudioScaler
+from mmrec_core.retrieval import Weights
+from mmrec_core.catalog import category_of
+from mmrec_core.recs import cold_start
 from mmrec_core.store import Rows, add_items, remove_items, write_store
 from mmrec_core.vectors import l2_normalize
 
@@ -76,7 +77,7 @@ def test_map_view_draws_a_fixed_sample_and_places_the_top_k_outside_it(tmp_path)
 
 
 def test_cold_start_on_a_large_store_uses_a_fixed_sample(tmp_path, monkeypatch):
-    from mmrec_core import profile
+    from mmrec_core.recs import _profile as profile
 
     store = make(tmp_path / "s")
     monkeypatch.setattr(profile, "COLD_START_POOL", 12)

@@ -1,6 +1,6 @@
 """A real browser (headless Chromium via Playwright) against `streamlit run app.py` on a small store.
 
-Opens a deep link first (a fresh server starts in legacy multipage mode: see pages/_ui.routed), searches,
+Opens a deep link first (a fresh server starts in legacy multipage mode: see pages/_state.routed), searches,
 moves the alpha slider, checks that the results change and the URL follows, likes an item, and saves
 screenshots of every page to tests/out/*.png.
 """
@@ -134,7 +134,7 @@ def test_alpha_keys_rescore_the_cards_as_the_library_does(server, browser_home, 
     On the Search page the slider is drawn by the results' fragment (pages/search.py), which reruns alone;
     the URL must still follow.
     """
-    from mmrec_core.fusion import Weights
+    from mmrec_core.retrieval import Weights
     from mmrec_core.query import Engine, Query
     from mmrec_core.store import open_store
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mmrec_core.interactions import write_interactions
+from mmrec_core.recs import write_interactions
 from test_recommend import planted_interactions, planted_store
 
 

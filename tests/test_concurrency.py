@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmrec_core.fusion import Weights
-from mmrec_core.index import IndexConfig
+from mmrec_core.retrieval import Weights
+from mmrec_core.retrieval import IndexConfig
 from mmrec_core.query import Engine, Query
-from mmrec_core.search import QueryVectors, Retriever, rank
+from mmrec_core.retrieval import QueryVectors, Retriever, rank
 from mmrec_core.vectors import l2_normalize
 from tests.test_search import synthetic
 
@@ -80,7 +80,7 @@ def answer(engine: Engine, job) -> list[tuple[str, float, tuple[float, ...]]]:
 
 
 def test_one_engine_answers_16_threads_as_it_answers_one(tiny_store, monkeypatch):
-    from mmrec_core import encoders
+    from mmrec_core.encoders import _registry as encoders
     from mmrec_core.store import open_store
 
     store = open_store(tiny_store.store.path)
@@ -100,7 +100,7 @@ def test_one_engine_answers_16_threads_as_it_answers_one(tiny_store, monkeypatch
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_ann_retriever_from_16_threads_matches_sequential(kind, monkeypatch):
-    from mmrec_core.index import AnnIndex
+    from mmrec_core.retrieval import AnnIndex
 
     emb, _ = synthetic(6000, d=32, seed=3)
     config = IndexConfig(kind=kind, nprobe=8, depth=64)
@@ -128,7 +128,7 @@ def test_ann_retriever_from_16_threads_matches_sequential(kind, monkeypatch):
 
 
 def test_store_opens_its_retriever_once_under_contention(tmp_path: Path):
-    from mmrec_core.audio import AudioScaler
+    from mmrec_core.encoders.librosa_audio import AudioScaler
     from mmrec_core.store import open_store, write_store
 
     emb, qv = synthetic(3000, d=16, seed=5)

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from mmrec_core.errors import StoreError
 from mmrec_core.store import open_store
@@ -62,7 +61,7 @@ def test_interrupted_ingest_resumes_without_redoing_finished_items(tiny_catalog,
             break
     proc.wait()
     assert not (tmp_path / "store" / "CURRENT").exists()
-    from mmrec_core.cache import EmbeddingCache
+    from mmrec_core.ingest import EmbeddingCache
     from mmrec_core.ingest import ingest
 
     report = ingest(cat, tmp_path / "store", cache=EmbeddingCache(tmp_path / "cache.sqlite"))
@@ -73,8 +72,8 @@ def test_interrupted_ingest_resumes_without_redoing_finished_items(tiny_catalog,
 
 def test_kill9_during_add_and_remove_leaves_the_previous_version_live(tmp_path):
     """Adds and removes append to shared column files: a kill mid-append must not touch what the live version reads."""
-    from mmrec_core.fusion import Weights
-    from mmrec_core.search import QueryVectors, rank
+    from mmrec_core.retrieval import Weights
+    from mmrec_core.retrieval import QueryVectors, rank
     from mmrec_core.store import Rows, add_items
     from mmrec_core.vectors import l2_normalize
     import numpy as np

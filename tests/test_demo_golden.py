@@ -17,7 +17,9 @@ import demo_golden  # noqa: E402
 def demo_store(tmp_path_factory):
     from mmrec_core.ingest import ingest
 
-    return ingest(DEMO, tmp_path_factory.mktemp("golden") / "demo").path
+    path = tmp_path_factory.mktemp("golden") / "demo"
+    ingest(DEMO, path)  # the shipped embeddings: seconds
+    return path
 
 
 def test_demo_top10_matches_the_golden_file(demo_store, tmp_path):

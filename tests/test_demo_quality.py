@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import DEMO
-from mmrec_core.cache import content_key, load_seed
+from mmrec_core.ingest import content_key, load_seed
 from mmrec_core.catalog import load_catalog
 from mmrec_core.encoders import get_encoders
 from mmrec_core.ingest import SEED_FILE, ingest
-from mmrec_core.media import load_audio, load_image
+from mmrec_core.catalog import load_audio, load_image
 
 SEED = DEMO / SEED_FILE
 
@@ -44,7 +44,7 @@ def test_shipped_seed_matches_a_fresh_encode(demo_items, encoder):
 
 def test_caption_finds_its_image_on_a_demo_subset(demo_items, tmp_path):
     """Known caption -> image matches among 40 demo stamps, images only (alpha = 1)."""
-    from mmrec_core.fusion import Weights
+    from mmrec_core.retrieval import Weights
     from mmrec_core.query import Engine, Query
 
     picked = [it for it in demo_items if it.image][::24][:40]

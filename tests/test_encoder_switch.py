@@ -132,9 +132,9 @@ def _as_written_before(store_path: Path) -> None:
 
 
 def test_a_store_of_the_earlier_checkpoint_keeps_answering_and_the_dashboard_offers_the_new_one(home, tiny_catalog):  # noqa: F811
-    from mmrec_core.aligned import current_digest
+    from mmrec_core.encoders.aligned import current_digest
     from mmrec_core.encoders import spec_of_vectors
-    from mmrec_core.fusion import Weights
+    from mmrec_core.retrieval import Weights
     from mmrec_core.ingest import add, ingest
     from mmrec_core.query import Engine, Query
     from mmrec_core.store import open_store

@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,7 +44,7 @@ def test_bridge_text_and_audio_contract():
 
 
 def test_aisfx_audio_contract_and_fallback(monkeypatch):
-    from mmrec_core.audio import AudioScaler
+    from mmrec_core.encoders.librosa_audio import AudioScaler
 
     enc = get_encoders("aligned+aisfx")
     assert enc.name == "aligned+aisfx" and enc.audio.sample_rate == 44100 and enc.audio.dim == 513
@@ -62,7 +61,7 @@ def test_aisfx_audio_contract_and_fallback(monkeypatch):
     import importlib.util
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aisfx" else real(name, *a))
-    import mmrec_core.encoders as encoders_module
+    import mmrec_core.encoders._registry as encoders_module
     monkeypatch.setattr(encoders_module, "_LOADED", {})
     encoders_module._audio_encoder.cache_clear()  # as in a process where aisfx was never loaded
     fallback, warning = load_encoders("bridge+aisfx")
@@ -73,9 +72,9 @@ def test_aisfx_groups_demo_sounds_by_category():
     """Leave-one-out nearest neighbour among demo clips of the three largest categories beats chance clearly."""
     from collections import Counter
 
-    from mmrec_core.audio import AudioScaler
+    from mmrec_core.encoders.librosa_audio import AudioScaler
     from mmrec_core.catalog import load_catalog
-    from mmrec_core.media import load_audio
+    from mmrec_core.catalog import load_audio
 
     from conftest import DEMO
 
@@ -123,7 +122,7 @@ def test_openclip_local_checkpoint_through_the_user_path(tiny_clip_checkpoint, t
 
 
 def test_openclip_offline_tag_fails_fast_with_advice():
-    from mmrec_core.clip import hub_reachable
+    from mmrec_core.encoders.openclip import hub_reachable
 
     if hub_reachable():
         pytest.skip("the model hub is reachable here: this test checks the offline behaviour")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import DEMO
-from mmrec_core import explain
+from mmrec_core.insight import _explain as explain
 from mmrec_core.vectors import l2_normalize
 
 

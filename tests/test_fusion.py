@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import FusionError, UnknownNameError
-from mmrec_core.fusion import MODALITIES, Weights, fuse, item_weights, list_strategies, top_k
+from mmrec_core.retrieval import MODALITIES, Weights, fuse, item_weights, list_strategies, top_k
 
 rng = np.random.default_rng(7)
 SIMS = rng.uniform(-0.2, 0.9, size=(50, 3))

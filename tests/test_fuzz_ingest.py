@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from mmrec_core.catalog import load_catalog
 from mmrec_core.errors import CatalogError, MediaError
-from mmrec_core.media import load_audio, load_image
-from mmrec_core.video import load_video
+from mmrec_core.catalog import load_audio, load_image
+from mmrec_core.catalog.video import load_video
 
 STATS: Counter[str] = Counter()  # "group/category" -> count, written to tests/out/fuzz-summary.json
 OUT = Path(__file__).parent / "out"
@@ -259,10 +259,10 @@ def check_catalog(folder: Path, spec: dict, expected: dict[str, tuple[str, str, 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(spec=CATALOG.filter(lambda s: s["encoding"] != "utf-16" and "id" not in s["drop"]))
 def test_generated_catalogs_ingest_and_every_good_item_is_retrievable(spec, tmp_path_factory):
-    from mmrec_core.fusion import Weights
+    from mmrec_core.retrieval import Weights
     from mmrec_core.ingest import ingest
     from mmrec_core.query import Engine, Query
-    from mmrec_core.search import rank
+    from mmrec_core.retrieval import rank
 
     folder = tmp_path_factory.mktemp("fuzzing")
     write_catalog(folder, spec)

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmrec_core.errors import MMRecError
-from mmrec_core.evaluate import load_qrels, load_queries
+from mmrec_core.insight import load_qrels, load_queries
 
 STATS: Counter[str] = Counter()
 OUT = Path(__file__).parent / "out"

@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
-from mmrec_core.audio import AudioScaler
+from mmrec_core.encoders.librosa_audio import AudioScaler
 from mmrec_core.cli import main
 from mmrec_core.errors import CatalogError, StoreError
-from mmrec_core.fusion import MODALITIES, Weights
-from mmrec_core.index import IndexConfig
-from mmrec_core.search import QueryVectors, Retriever, rank
+from mmrec_core.retrieval import MODALITIES, Weights
+from mmrec_core.retrieval import IndexConfig
+from mmrec_core.retrieval import QueryVectors, Retriever, rank
 from mmrec_core.store import Rows, add_items, open_store, remove_items, write_store
 from mmrec_core.vectors import l2_normalize
 

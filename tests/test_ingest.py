@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import QueryError
-from mmrec_core.fusion import Weights
+from mmrec_core.retrieval import Weights
 from mmrec_core.ingest import ingest
 from mmrec_core.query import Engine, Query
 from mmrec_core.store import open_store

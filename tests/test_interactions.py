@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mmrec_core.interactions import InteractionsError, from_records, load_interactions, parse_time, write_interactions
+from mmrec_core.recs import InteractionsError, from_records, load_interactions, parse_time, write_interactions
 
 IDS = ["a", "b", "c", "d"]
 

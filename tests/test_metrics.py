@@ -3,7 +3,7 @@ import math
 import pytest
 
 from mmrec_core.errors import EvaluationError
-from mmrec_core.metrics import ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
+from mmrec_core.retrieval import ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
 
 RANKED = ["a", "b", "c", "d", "e"]
 
@@ -43,9 +43,9 @@ def test_score_run_on_hand_made_candidates():
     """Two queries over four items with known similarities: metrics by hand."""
     import numpy as np
 
-    from mmrec_core.evaluate import score_run
-    from mmrec_core.fusion import Weights
-    from mmrec_core.search import Candidates
+    from mmrec_core.insight import score_run
+    from mmrec_core.retrieval import Weights
+    from mmrec_core.retrieval import Candidates
 
     class FakeStore:
         ids = ["a", "b", "c", "d"]

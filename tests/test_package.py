@@ -33,10 +33,10 @@ def test_a_built_wheel_holds_the_library_and_its_data_and_imports_outside_the_ch
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("mmrec-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"mmrec_core/cli.py", "mmrec_core/recommenders/hybrid.py", "mmrec_core/data/aligned-heads.npz"} <= names
+    assert {"mmrec_core/cli/__init__.py", "mmrec_core/recs/_models/hybrid.py", "mmrec_core/encoders/data/aligned-heads.npz"} <= names
     assert not any(n.startswith(("tests/", "pages/", "assets/")) for n in names)
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
-    code = "import mmrec_core.aligned as a, mmrec_core.cli; print(a.CHECKPOINT.is_file(), a.CHECKPOINT)"
+    code = "import mmrec_core.encoders.aligned as a, mmrec_core.cli; print(a.CHECKPOINT.is_file(), a.CHECKPOINT)"
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path / 'site')!r}); {code}"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

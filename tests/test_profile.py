@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import QueryError
-from mmrec_core.profile import (
-    Profile, Upload, add_upload, because, category_of, cold_start, dislike, forget, like, profile_vectors,
-    remove_upload,
-)
-from mmrec_core.search import QueryVectors
+from mmrec_core.catalog import category_of
+from mmrec_core.recs import (Profile, Upload, add_upload, because, cold_start, dislike, forget, like, profile_vectors,
+                             remove_upload)
+from mmrec_core.retrieval import QueryVectors
 from mmrec_core.store import Store
 from mmrec_core.vectors import l2_normalize
 

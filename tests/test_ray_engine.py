@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import csv
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, write_tiny_catalog
-from mmrec_core.cache import EmbeddingCache
-from mmrec_core.engines import InProcess, get_engine
+from mmrec_core.ingest import EmbeddingCache
+from mmrec_core.ingest import InProcess
+from mmrec_core.ingest import get_engine
 from mmrec_core.errors import MMRecError, UnknownNameError
 from mmrec_core.ingest import ingest
 
@@ -110,7 +110,8 @@ def test_engines_are_chosen_by_name():
 
 
 def test_cli_takes_engine_and_ray_address():
-    from mmrec_core.cli import _engine, build_parser
+    from mmrec_core.cli import build_parser
+    from mmrec_core.cli._main import _engine
 
     args = build_parser().parse_args(["add", "cat", "--store", "s", "--engine", "ray", "--ray-address", "h:6379"])
     assert _engine(args).address == "h:6379"

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import EvaluationError
-from mmrec_core.interactions import from_records
-from mmrec_core.rec_eval import (alpha_settings, coverage, evaluate_models, novelty, score_model, split_interactions,
-                                 table, weight_sweep)
-from mmrec_core.recommenders import make_model
-from mmrec_core.recommenders.base import single_part
+from mmrec_core.recs import from_records
+from mmrec_core.recs import (alpha_settings, coverage, evaluate_models, novelty, score_model, split_interactions, table, weight_sweep)
+from mmrec_core.recs import make_model
+from mmrec_core.recs import single_part
 from test_recommend import planted_interactions, planted_store
 
 IDS = ["a", "b", "c", "d", "e"]

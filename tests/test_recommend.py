@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmrec_core.audio import AudioScaler
+from mmrec_core.encoders.librosa_audio import AudioScaler
 from mmrec_core.errors import UnknownNameError
-from mmrec_core.fusion import Weights
-from mmrec_core.interactions import from_records
-from mmrec_core.rec_eval import score_model, split_interactions
-from mmrec_core.recommend import RecEngine, load_model, save_model
-from mmrec_core.recommenders import History, ModelError, get_model, list_models, make_model
-from mmrec_core.search import QueryVectors
+from mmrec_core.retrieval import Weights
+from mmrec_core.recs import from_records
+from mmrec_core.recs import score_model, split_interactions
+from mmrec_core.recs import RecEngine, load_model, save_model
+from mmrec_core.recs import History, ModelError, get_model, list_models, make_model
+from mmrec_core.retrieval import QueryVectors
 from mmrec_core.store import write_store
 from mmrec_core.vectors import l2_normalize
 
@@ -207,8 +207,8 @@ def test_saved_arrays_hold_no_pickles(planted, engine):
 
 
 def test_a_dashboard_profile_becomes_a_history(planted, engine):
-    from mmrec_core.profile import Profile, Upload
-    from mmrec_core.recommend import history_from_profile
+    from mmrec_core.recs import Profile, Upload
+    from mmrec_core.recs import history_from_profile
 
     store, centres, _ = planted
     upload = Upload("drawing.png", "image", QueryVectors(text=centres[1], image=centres[1]))

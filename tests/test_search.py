@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import QueryError, UnknownNameError
-from mmrec_core.fusion import Weights, fuse
-from mmrec_core.index import IndexConfig
-from mmrec_core.search import QueryVectors, Retriever, rank
+from mmrec_core.retrieval import Weights, fuse
+from mmrec_core.retrieval import IndexConfig
+from mmrec_core.retrieval import QueryVectors, Retriever, rank
 from mmrec_core.vectors import l2_normalize
 
 

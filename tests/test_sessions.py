@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from mmrec_core import profile as prof
-from mmrec_core.fusion import Weights
+from mmrec_core.recs import _profile as prof
+from mmrec_core.retrieval import Weights
 from mmrec_core.query import Engine, Query
-from mmrec_core.search import rank
+from mmrec_core.retrieval import rank
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from mmrec_core.audio import AudioScaler
+from mmrec_core.encoders.librosa_audio import AudioScaler
 from mmrec_core.errors import StoreError
-from mmrec_core.index import IndexConfig
+from mmrec_core.retrieval import IndexConfig
 from mmrec_core.store import list_stores, open_store, write_store
 from mmrec_core.vectors import l2_normalize
 
@@ -87,8 +87,8 @@ def test_stale_upload_folders_are_swept_and_fresh_ones_kept(tmp_path):
 
 
 def test_float16_rescoring_stays_within_1e3_of_float32_and_contributions_sum(tmp_path):
-    from mmrec_core.fusion import Weights, list_strategies
-    from mmrec_core.search import QueryVectors, Retriever, rank
+    from mmrec_core.retrieval import Weights, list_strategies
+    from mmrec_core.retrieval import QueryVectors, Retriever, rank
 
     rng = np.random.default_rng(5)
     n, d = 2000, 768

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from train_aligned import Data, TrainConfig, checkpoint_meta, pretrained_tail_arrays, save, train, with_tail  # noqa: E402
 
-from mmrec_core.aligned import IMAGE_FEATURES, TAIL_INPUT, load_heads  # noqa: E402
+from mmrec_core.encoders.aligned import IMAGE_FEATURES, TAIL_INPUT, load_heads  # noqa: E402
 
 
 def tiny(n: int = 48) -> Data:

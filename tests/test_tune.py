@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import EvaluationError
-from mmrec_core.fusion import Weights
-from mmrec_core.metrics import ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
-from mmrec_core.search import Candidates, rank
-from mmrec_core import tune
+from mmrec_core.retrieval import Weights
+from mmrec_core.retrieval import ndcg_at_k, precision_at_k, recall_at_k, reciprocal_rank
+from mmrec_core.retrieval import Candidates, rank
+from mmrec_core.insight import _tune as tune
+from mmrec_core.insight import _tune_learned as learn
+from mmrec_core.insight import _tune_score as score
 
 
 def planted(n_queries: int = 120, n_items: int = 60, *, mix: bool, seed: int = 0):
@@ -54,21 +56,21 @@ def direct(ids, cands, qrels, weights, *, strategy="weighted", k=10, temperature
 @pytest.mark.parametrize("strategy", ["weighted", "late", "max", "attention", "rrf"])
 def test_per_query_metrics_equal_rank_and_the_metric_functions(strategy):
     ids, cands, qrels = planted(40, 30, mix=True, seed=3)
-    judged = tune.prepare(ids, cands, qrels, k=5)
+    judged = score.prepare(ids, cands, qrels, k=5)
     w = Weights(0.3, 0.6, 0.1)
     temperature = 0.1 if strategy == "attention" else None
     want = direct(ids, cands, qrels, w, strategy=strategy, k=5, temperature=temperature)
-    for metric in tune.METRICS:
-        got = tune.per_query(judged, w.as_array(), strategy=strategy, metric=metric, k=5, temperature=temperature)
+    for metric in score.METRICS:
+        got = score.per_query(judged, w.as_array(), strategy=strategy, metric=metric, k=5, temperature=temperature)
         np.testing.assert_allclose(got, want[metric], atol=1e-9)
-        if strategy in tune.ROW_WISE:  # the batched path gives the same values
-            batched = tune._Batch(judged).metric(strategy, w.as_array(), metric=metric, k=5, temperature=temperature)
+        if strategy in score.ROW_WISE:  # the batched path gives the same values
+            batched = score.Batch(judged).metric(strategy, w.as_array(), metric=metric, k=5, temperature=temperature)
             np.testing.assert_allclose(batched, want[metric], atol=1e-9)
 
 
 def test_a_planted_mix_is_found_and_beats_each_modality_held_out():
     ids, cands, qrels = planted(mix=True)
-    result = tune.fit(tune.prepare(ids, cands, qrels, k=10), strategy="weighted", metric="ndcg@10", folds=5)
+    result = tune.fit(score.prepare(ids, cands, qrels, k=10), strategy="weighted", metric="ndcg@10", folds=5)
     w = result.weights
     assert 0.3 <= w.text / (w.text + w.image) <= 0.7 and w.audio == 0.0
     assert result.heldout > max(result.per_modality.values()) + 0.1
@@ -78,7 +80,7 @@ def test_a_planted_mix_is_found_and_beats_each_modality_held_out():
 
 def test_one_good_modality_is_chosen_alone_and_never_loses_held_out():
     ids, cands, qrels = planted(mix=False)
-    result = tune.fit(tune.prepare(ids, cands, qrels, k=10), strategy="weighted", metric="mrr", folds=4)
+    result = tune.fit(score.prepare(ids, cands, qrels, k=10), strategy="weighted", metric="mrr", folds=4)
     assert result.weights == Weights(0.0, 1.0, 0.0)
     assert result.heldout >= max(result.per_modality.values()) - 1e-9
     assert result.heldout > result.default
@@ -86,17 +88,17 @@ def test_one_good_modality_is_chosen_alone_and_never_loses_held_out():
 
 def test_attention_fits_its_temperature_and_rejects_bad_input():
     ids, cands, qrels = planted(60, 30, mix=True, seed=1)
-    judged = tune.prepare(ids, cands, qrels, k=10)
+    judged = score.prepare(ids, cands, qrels, k=10)
     result = tune.fit(judged, strategy="attention", folds=3)
     assert result.temperature is not None and result.temperature > 0
     assert tune.fit(judged, strategy="attention", folds=3, tune_temperature=False).temperature == tune.DEFAULT_TEMPERATURE
     with pytest.raises(EvaluationError, match="unknown metric 'auc'"):
-        tune.parse_metric("auc")
+        score.parse_metric("auc")
     with pytest.raises(EvaluationError, match="folds=1"):
         tune.fit(judged, folds=1)
     with pytest.raises(EvaluationError, match="no query has relevance judgements"):
-        tune.prepare(ids, cands, {}, k=10)
-    assert tune.parse_metric("recall@5") == ("recall", 5) and tune.parse_metric("mrr") == ("mrr", 10)
+        score.prepare(ids, cands, {}, k=10)
+    assert score.parse_metric("recall@5") == ("recall", 5) and score.parse_metric("mrr") == ("mrr", 10)
 
 
 def test_simplex_grid_covers_the_active_modalities_only():
@@ -178,13 +180,13 @@ def confident_one(n_queries: int = 90, n_items: int = 40, seed: int = 0):
 
 def test_learned_attention_beats_fixed_weights_where_confidence_decides_and_its_params_round_trip():
     ids, cands, qrels = confident_one()
-    judged = tune.prepare(ids, cands, qrels, k=10)
-    learned = tune.fit_learned(judged, metric="mrr", folds=3)
+    judged = score.prepare(ids, cands, qrels, k=10)
+    learned = learn.fit_learned(judged, metric="mrr", folds=3)
     weighted = tune.fit(judged, strategy="weighted", metric="mrr", folds=3)
     assert learned.heldout > weighted.heldout + 0.2
     assert set(learned.params) == {f"{k}_{m}" for k in ("scale", "bias") for m in ("text", "image", "audio")}
     want = direct(ids, cands, qrels, learned.weights, strategy="learned", k=10, temperature=None)
-    got = tune.per_query(judged, learned.weights.as_array(), strategy="learned", metric="mrr", k=10, params=learned.params)
+    got = score.per_query(judged, learned.weights.as_array(), strategy="learned", metric="mrr", k=10, params=learned.params)
     # the strategy's own scores (through rank) agree with the tuner's
     ranked_mrr = np.array([reciprocal_rank(qrels[q], [ids[r] for r in rank(c, learned.weights, strategy="learned", k=10,
                                                                               **learned.params).rows]) for q, c in cands.items()])

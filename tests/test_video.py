@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from helpers.clips import audio_only_mp4, colour_frames, write_clip
-from mmrec_core import video
+from mmrec_core.catalog import video as video
 from mmrec_core.errors import MediaError
-from mmrec_core.video import FrameTable, VideoLimits, load_soundtrack, load_video
+from mmrec_core.catalog.video import FrameTable, VideoLimits, load_soundtrack, load_video
 
 
 @pytest.fixture(scope="module")

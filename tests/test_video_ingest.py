@@ -17,9 +17,9 @@ from PIL import Image
 
 from conftest import DEMO
 from helpers.clips import write_clip
-from mmrec_core import video
-from mmrec_core.fusion import Weights
-from mmrec_core.media import load_image
+from mmrec_core.catalog import video as video
+from mmrec_core.retrieval import Weights
+from mmrec_core.catalog import load_image
 from mmrec_core.query import Engine, Query
 from mmrec_core.vectors import l2_normalize
 

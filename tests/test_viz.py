@@ -4,12 +4,9 @@ import numpy as np
 import pytest
 
 from mmrec_core.errors import UnknownNameError
-from mmrec_core.fusion import Weights
+from mmrec_core.retrieval import Weights
 from mmrec_core.vectors import l2_normalize
-from mmrec_core.viz import (
-    agreement, contribution_figure, is_cached, jaccard, kendall_tau, map_figure, pca_2d, place_near, projection,
-    projection_file, space_matrix, sweep_figure,
-)
+from mmrec_core.insight import (agreement, contribution_figure, is_cached, jaccard, kendall_tau, map_figure, pca_2d, place_near, projection, projection_file, space_matrix, sweep_figure)
 
 
 def embeddings(n=40, seed=0):

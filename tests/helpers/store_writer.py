@@ -11,7 +11,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mmrec_core.audio import AudioScaler  # noqa: E402
+from mmrec_core.encoders.librosa_audio import AudioScaler  # noqa: E402
 from mmrec_core.store import Rows, add_items, remove_items, write_store  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 

@@ -1,0 +1,13 @@
+"""Encoders behind one protocol (name, modality, dim, encode(batch) -> float32 (n, dim) L2-normalised), by family name.
+
+Families are public modules (`aligned`, the offline default; `bridge`; `openclip`; audio: `librosa_audio`, `aisfx_audio`);
+the registry imports them lazily, so listing or parsing specs loads no model. Towers import torch inside.
+"""
+
+from __future__ import annotations
+
+from mmrec_core.encoders._base import EncoderSet, cache_dir, torch_threads
+from mmrec_core.encoders._registry import DEFAULT_ENCODER, get_encoders, list_encoders, load_encoders, spec_of_vectors
+
+__all__ = ["DEFAULT_ENCODER", "EncoderSet", "cache_dir", "get_encoders", "list_encoders", "load_encoders",
+           "spec_of_vectors", "torch_threads"]

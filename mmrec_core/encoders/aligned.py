@@ -1,0 +1,319 @@
+"""The `aligned` encoder: frozen MiniLM and EfficientNet-Lite0 features, projected into one space by small heads.
+
+The towers are the pretrained ones `bridge` already ships (no CLIP weights needed); only two
+small heads are trained, contrastively, on image-caption pairs harvested from Debian packages
+(scripts/train_aligned.py; data and licences in assets/aligned/MANIFEST.md):
+
+- text:  t = l2(l2(minilm(text)) @ text_w + text_b)
+- image: h = (f - img_mean) / img_std   (f: EfficientNet-Lite0 features named by the checkpoint's meta
+           "image_features": by default the 1280-d average pool; see IMAGE_FEATURES)
+         b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
+         v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
+- a checkpoint may carry a retrained tail (tail_w, tail_b: EfficientNet-Lite0's last 1x1 conv, batch norm
+  folded in); "pooled" and "pooled_max" then come from it, the bridge's logits still from the pretrained one;
+- short texts (a bare "cat") are phrased by the checkpoint's prompt template first (meta "prompt");
+- with `mix` = w < 1 the label bridge's score is mixed in exactly: text -> [sqrt(w) t, sqrt(1-w) l2(minilm)],
+  image -> [sqrt(w) v, sqrt(1-w) b], so a dot product is w * aligned + (1-w) * bridge (still unit rows).
+
+The heads are plain numpy, loaded from an .npz with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mmrec_core.encoders._base import EncoderSet, LazyEncoder
+from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText, lite_batch
+from mmrec_core.errors import EncoderError, EncoderUnavailable
+from mmrec_core.vectors import l2_normalize
+
+CHECKPOINT = Path(__file__).resolve().parent / "data" / "aligned-heads.npz"  # ships inside the package
+# earlier checkpoints ship beside it as aligned-heads-DIGEST.npz, so stores encoded with them keep answering queries
+
+
+def checkpoint(digest: str = "") -> Path:
+    """The current checkpoint, or the retired one whose digest a store's encoder name records."""
+    return CHECKPOINT if not digest else CHECKPOINT.with_name(f"aligned-heads-{digest}.npz")
+POOLED_DIM = 1280
+TAIL_INPUT = (320, 7, 7)  # what the retrainable tail (the 1x1 head conv) reads at 224 px: the last block's output
+# EfficientNet-Lite0 features an image head can read, all from one forward pass (see lite_features):
+IMAGE_FEATURES = {
+    "pooled": POOLED_DIM,  # the final 1280-channel map, average-pooled (what ImageNet's classifier reads)
+    "pooled_max": POOLED_DIM,  # the same map, max-pooled (a part anywhere in the picture)
+    "mid": 112 + 192,  # blocks 10 (112 ch, 14 x 14) and 14 (192 ch, 7 x 7), average-pooled: shapes before classes
+}
+BRIDGE_TOP = 5
+_REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")
+_MLP = ("mlp_w1", "mlp_b1", "mlp_w2")
+_TAIL = ("tail_w", "tail_b")
+
+
+@dataclass(frozen=True, eq=False)
+class Heads:
+    """The trained projections (float32 arrays) and the checkpoint's digest and metadata."""
+
+    arrays: dict[str, np.ndarray]
+    digest: str
+    meta: dict[str, Any]
+
+    @property
+    def template(self) -> str:
+        """How short texts are phrased before MiniLM sees them ('' = as they are), e.g. 'a picture of {}'."""
+        return str(self.meta.get("prompt", {}).get("template", ""))
+
+    def prompt(self, text: str) -> str:
+        """A text as the heads were trained to read it: texts of up to `max_words` words go through the template."""
+        p = self.meta.get("prompt", {})
+        if not self.template or len(text.split()) > int(p.get("max_words", 0) or 1 << 30):
+            return text
+        return self.template.format(text.strip())
+
+    @property
+    def image_features(self) -> tuple[str, ...]:
+        """The EfficientNet-Lite0 features the image head reads, concatenated in this order."""
+        return tuple(self.meta.get("image_features", ("pooled",)))
+
+    @property
+    def tail(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The retrained head conv of EfficientNet-Lite0 (weight (1280, 320), bias (1280,)), or None: the pretrained."""
+        return (self.arrays["tail_w"], self.arrays["tail_b"]) if "tail_w" in self.arrays else None
+
+    @property
+    def mix(self) -> float:
+        return float(self.arrays.get("mix", 1.0))
+
+    @property
+    def dim(self) -> int:
+        return int(self.arrays["text_w"].shape[1]) + (MiniLMText.dim if self.mix < 1 else 0)
+
+    def _mixed(self, aligned: np.ndarray, bridge_space: np.ndarray) -> np.ndarray:
+        if self.mix >= 1:
+            return aligned
+        w = np.float32(self.mix)
+        return np.hstack([np.sqrt(w) * aligned, np.sqrt(1 - w) * bridge_space]).astype(np.float32)
+
+    def text(self, minilm: np.ndarray) -> np.ndarray:
+        """MiniLM embeddings (n, 384) -> aligned float32 (n, dim), rows L2-normalised."""
+        a = self.arrays
+        t = l2_normalize(minilm.astype(np.float32))
+        return self._mixed(l2_normalize(t @ a["text_w"] + a["text_b"]), t)
+
+    def image(self, features: np.ndarray, bridge: np.ndarray) -> np.ndarray:
+        """features (n, F: self.image_features concatenated) and bridge embeddings (n, 384) -> aligned float32
+        (n, dim), rows L2-normalised."""
+        a = self.arrays
+        h = (features.astype(np.float32) - a["img_mean"]) / a["img_std"]
+        z = h @ a["img_w"] + bridge.astype(np.float32) @ a["bridge_w"] + a["img_b"]
+        if "mlp_w1" in a:
+            z = z + gelu(h @ a["mlp_w1"] + a["mlp_b1"]) @ a["mlp_w2"]
+        return self._mixed(l2_normalize(z), l2_normalize(bridge.astype(np.float32)))
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh approximation (torch's approximate='tanh'), so numpy and training agree."""
+    return 0.5 * x * (1.0 + np.tanh(np.float32(0.7978845608) * (x + np.float32(0.044715) * x ** 3)))
+
+
+def load_heads(path: str | Path = CHECKPOINT) -> Heads:
+    """Read and check a heads checkpoint (.npz, no pickles); EncoderUnavailable if missing, EncoderError if malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise EncoderUnavailable(f"no aligned checkpoint at {path}; build it with scripts/train_aligned.py")
+    raw = path.read_bytes()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise EncoderError(f"cannot read the aligned checkpoint {path}: {exc}") from None
+    meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+    missing = [k for k in _REQUIRED if k not in arrays]
+    for group in (_MLP, _TAIL):
+        if not missing and any(k in arrays for k in group) and not all(k in arrays for k in group):
+            missing = [k for k in group if k not in arrays]
+    if missing:
+        raise EncoderError(f"aligned checkpoint {path} lacks {missing}")
+    template = meta.get("prompt", {}).get("template", "")
+    if template and (not isinstance(template, str) or template.count("{}") != 1 or "{" in template.replace("{}", "")):
+        raise EncoderError(f"aligned checkpoint {path} has a bad prompt template {template!r}: it needs one {{}}")
+    names = meta.get("image_features", ["pooled"])
+    if not (isinstance(names, list) and names and all(n in IMAGE_FEATURES for n in names) and len(set(names)) == len(names)):
+        raise EncoderError(f"aligned checkpoint {path} names unknown image features {names!r}; "
+                           f"known: {', '.join(IMAGE_FEATURES)}")
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    d, f = arrays["text_w"].shape[1], sum(IMAGE_FEATURES[n] for n in names)
+    shapes = {"text_w": (MiniLMText.dim, d), "img_w": (f, d), "bridge_w": (MiniLMText.dim, d),
+              "img_mean": (f,), "img_std": (f,), "text_b": (d,), "img_b": (d,)}
+    if "tail_w" in arrays:
+        shapes |= {"tail_w": (POOLED_DIM, TAIL_INPUT[0]), "tail_b": (POOLED_DIM,)}
+    bad = {k: arrays[k].shape for k, s in shapes.items() if arrays[k].shape != s}
+    if "mix" in arrays and not (arrays["mix"].shape == () and 0 <= float(arrays["mix"]) <= 1):
+        bad["mix"] = arrays["mix"].shape
+    if bad:
+        raise EncoderError(f"aligned checkpoint {path} has wrong shapes {bad}; expected {shapes}")
+    return Heads(arrays, hashlib.sha256(raw).hexdigest()[:10], meta)
+
+
+def lite_features(bridge: ImageNetBridge, images: Sequence[Any], names: Sequence[str] = ("pooled",), *,
+                  keep_map: bool = False, tail: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
+    """EfficientNet-Lite0 features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet logits
+    float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps (n, *TAIL_INPUT)."""
+    import torch
+
+    model = bridge.model
+    feats = np.zeros((len(images), sum(IMAGE_FEATURES[n] for n in names)), dtype=np.float32)
+    logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
+    maps = np.zeros((len(images), *TAIL_INPUT), dtype=np.float16) if keep_map else None
+    for start in range(0, len(images), bridge.batch_size):
+        chunk = images[start : start + bridge.batch_size]
+        with bridge._lock, torch.inference_mode():
+            got = lite_levels(model, lite_batch(chunk), names, keep_map=keep_map, tail=tail)
+        feats[start : start + len(chunk)] = np.hstack([got[n] for n in names])
+        logits[start : start + len(chunk)] = got["logits"]
+        if maps is not None:
+            maps[start : start + len(chunk)] = got["map"]
+    return (feats, logits) if maps is None else (feats, logits, maps)
+
+
+def lite_levels(model: Any, x: Any, names: Sequence[str], *, keep_map: bool = False,
+                tail: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The named IMAGE_FEATURES and "logits" of a batch (as EfficientNet.extract_features, then pooling).
+
+    With keep_map also "map": the (n, *TAIL_INPUT) input of the head conv, float16. With a `tail` (the checkpoint's
+    retrained head conv, batch norm folded in: weight (1280, 320), bias (1280,)) "pooled" and "pooled_max" come
+    from it; the logits (the label bridge) always from the pretrained head."""
+    import torch
+
+    h = model._swish(model._bn0(model._conv_stem(x)))
+    mid = []
+    for idx, block in enumerate(model._blocks):
+        h = block(h)
+        if idx in (10, 14) and "mid" in names:
+            mid.append(h.mean((2, 3)))
+    kept = h.to(torch.float16).contiguous().numpy() if keep_map else None
+    top = tail_map(h, tail) if tail is not None else None
+    h = model._swish(model._bn1(model._conv_head(h)))
+    pooled = h.mean((2, 3))
+    out = {"pooled": pooled.numpy(), "logits": model._fc(pooled).numpy()}
+    if top is not None:
+        h = top
+        out["pooled"] = h.mean((2, 3)).numpy()
+    if "pooled_max" in names:
+        out["pooled_max"] = h.amax((2, 3)).numpy()
+    if mid:
+        out["mid"] = torch.cat(mid, 1).numpy()
+    if kept is not None:
+        out["map"] = kept
+    return out
+
+
+def tail_map(maps: Any, tail: tuple[Any, Any]) -> Any:
+    """The retrained head conv on the last block's output maps (n, 320, 7, 7) -> activations (n, 1280, 7, 7).
+
+    `tail` = (weight (1280, 320), bias (1280,)), numpy or torch; the activation is Lite0's own (ReLU6)."""
+    import torch
+
+    w, b = (torch.as_tensor(np.asarray(v, dtype=np.float32)) if not isinstance(v, torch.Tensor) else v for v in tail)
+    return torch.nn.functional.relu6(torch.nn.functional.conv2d(maps, w[:, :, None, None], b))
+
+
+def pretrained_tail(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The pretrained head conv with its batch norm folded in (what a retrained tail starts from), float32."""
+    import torch
+
+    bn = model._bn1
+    with torch.no_grad():
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        w = model._conv_head.weight[:, :, 0, 0] * scale[:, None]
+        b = bn.bias - bn.running_mean * scale
+    return w.numpy().astype(np.float32), b.numpy().astype(np.float32)
+
+
+def bridge_embedding(logits: np.ndarray, prompts: np.ndarray, *, top: int = BRIDGE_TOP) -> np.ndarray:
+    """The `bridge` image embedding from logits (n, C) and class prompts (C, d): top-k softmax-weighted, (n, d)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(z)
+    probs /= probs.sum(axis=1, keepdims=True)
+    keep = np.argsort(-probs, axis=1)[:, :top]
+    weights = np.zeros_like(probs)
+    np.put_along_axis(weights, keep, np.take_along_axis(probs, keep, axis=1), axis=1)
+    return l2_normalize((weights @ prompts).astype(np.float32))
+
+
+class AlignedText:
+    """Text -> MiniLM -> text head."""
+
+    modality = "text"
+
+    def __init__(self, text: MiniLMText, heads: Heads) -> None:
+        self.text, self.heads = text, heads
+        self.name, self.dim = text_name(heads), heads.dim
+
+    def encode(self, batch: Sequence[str]) -> np.ndarray:
+        return self.heads.text(self.text.encode([self.heads.prompt(t) for t in batch]))
+
+
+class AlignedImage:
+    """Image -> EfficientNet-Lite0 pooled features + bridge embedding -> image head."""
+
+    modality = "image"
+
+    def __init__(self, bridge: ImageNetBridge, heads: Heads) -> None:
+        self.bridge, self.heads = bridge, heads
+        self.name, self.dim = image_name(heads), heads.dim
+
+    def encode(self, batch: Sequence[Any]) -> np.ndarray:
+        feats, logits = lite_features(self.bridge, batch, self.heads.image_features, tail=self.heads.tail)
+        return self.heads.image(feats, bridge_embedding(logits, self.bridge.prompts))
+
+
+def text_name(heads: Heads) -> str:
+    return f"aligned-{heads.digest}+{MiniLMText.name}"
+
+
+def image_name(heads: Heads) -> str:
+    return f"aligned-{heads.digest}+effnetlite0"
+
+
+@functools.lru_cache(maxsize=1)
+def current_digest() -> str:
+    return load_heads().digest
+
+
+def digest_of(name: str) -> str | None:
+    """'aligned-8bd132ed8e+minilm-l6-v2' -> '8bd132ed8e' (None for other encoders' names)."""
+    head, _, _ = name.partition("+")
+    return head[len("aligned-"):] if head.startswith("aligned-") else None
+
+
+def build(arg: str) -> EncoderSet:
+    """Names and dims come from the checkpoint (a small file); the towers load on first encode()."""
+    from mmrec_core.encoders.librosa_audio import LibrosaAudio
+
+    path = checkpoint(arg)
+    if arg and not path.is_file():
+        raise EncoderUnavailable(f"the aligned checkpoint {arg} is not shipped with this version of mmrec; "
+                                 "re-encode the store with the current one (mmrec ingest STORE --store NEW)")
+    heads = load_heads(path)
+    if arg and heads.digest != arg:
+        raise EncoderError(f"{path} has digest {heads.digest}, not {arg}")
+    lock = threading.Lock()
+    towers: dict[str, Any] = {}
+
+    def minilm() -> MiniLMText:
+        with lock:
+            if "text" not in towers:
+                towers["text"] = MiniLMText()
+            return towers["text"]
+
+    text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads))
+    image = LazyEncoder(image_name(heads), "image", heads.dim,
+                        lambda: AlignedImage(ImageNetBridge(minilm()), heads))
+    return EncoderSet(f"aligned:{arg}" if arg else "aligned", text, image, LibrosaAudio())

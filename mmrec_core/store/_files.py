@@ -1,0 +1,79 @@
+"""The store's file primitives: atomic writes with fsync, the writer lock, version names, media copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+from mmrec_core.errors import StoreError
+
+
+def read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read {file}: {exc}") from None
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """The store's writer lock: an add, a remove and an ingest into one store wait for each other."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".write.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+def next_name(folder: Path, prefix: str) -> str:
+    nums = [int(p.name[1:]) for p in folder.glob(f"{prefix}*") if p.name[1:].isdigit()]
+    return f"{prefix}{max(nums, default=0) + 1:06d}"
+
+def write_json(file: Path, data: Any) -> None:
+    with open(file, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+def atomic_write(file: Path, text: str) -> None:
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, file)
+    fsync_dir(file.parent)
+
+def fsync_dir(folder: Path) -> None:
+    for f in folder.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+def manifest_of(version: Path) -> dict[str, Any]:
+    try:
+        return json.loads((version / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+def store_media(path: Path, src: Path, key: str) -> str:
+    """Copy a media file into STORE/media/ under its content key; returns the store-relative path."""
+    rel = f"media/{key[:2]}/{key[:24]}{src.suffix.lower()}"
+    dest = path / rel
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    return rel
