@@ -7,7 +7,7 @@ Real `aligned+aisfx` vectors are anisotropic (a mean vector of norm 0.4-0.6), th
 into both halves), they come in families of near-duplicates, and a caption sits across a modality gap
 from its own picture (pair cosine 0.26 on the fitted data).
 
-The model, fitted by `python bench/embedshape.py fit` (bench/embedshape_fit.py says on what data and how
+The model, fitted by `python bench/embedshape_fit.py` (bench/embedshape_fit.py says on what data and how
 long) and stored in bench/data/embedshape.npz (1.3 MB, float16 bases, no pickles):
 
 - families: runs of consecutive rows; a row starts a new one with probability 1/s (sizes geometric, mean s):
@@ -49,12 +49,12 @@ Where it is not like the real data (numbers: `report`):
 - the near-duplicate tail is a little short (NN cosine 90% quantile 0.93 vs 0.95-0.97: real captions
   repeat exactly, generated ones never do).
 - audio is fitted on 425 sounds: its spectrum beyond rank 424 is not known.
-Usage: python bench/embedshape.py fit | report [--n 20000]
+Usage: python bench/embedshape_fit.py [--profile P] | python bench/embedshape_report.py [--n 20000] [--profile P]
+(this module is the model both use; it runs nothing itself)
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -334,28 +334,3 @@ def clustered_text_queries(n_rows: int, n_queries: int, seed: int = 1,
     src = sources(n_rows, n_queries, seed)
     noise = sub_normals(seed, "text_query", np.arange(len(src)), DIMS["text"])
     return l2_normalize(_centres(catalog_seed)["text"][_labels(src, catalog_seed)] + SPREAD * noise), src
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fit", help="harvest real vectors (cached), fit and write the profile")
-    rep = sub.add_parser("report", help="real vs generated vs clustered")
-    rep.add_argument("--n", type=int, default=20000)
-    for p in sub.choices.values():
-        p.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
-    args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    sys.modules.setdefault("embedshape", sys.modules[__name__])  # run as a script: one copy of this module
-    if args.command == "fit":
-        from embedshape_fit import fit
-
-        fit(args.profile)
-    else:
-        from embedshape_report import report
-
-        report(args.n, args.profile)
-
-
-if __name__ == "__main__":
-    main()

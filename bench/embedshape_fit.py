@@ -1,4 +1,4 @@
-"""Harvest real embeddings of the default encoder and fit the embedshape profile (python bench/embedshape.py fit).
+"""Harvest real embeddings of the default encoder and fit the embedshape profile (python bench/embedshape_fit.py).
 
 Real data: the demo store (.mmrec/stores/demo, 950 Tux Paint stamps, 134 sounds) plus images,
 captions and sounds from Debian packages that the aligned heads never saw and that are not reserved
@@ -93,7 +93,7 @@ def wesnoth_sounds() -> list[Path]:
 def encode_images(paths: list[str], captions: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Default-encoder image and text vectors of the pairs, float32 (n, 768) each."""
     from mmrec_core.encoders import get_encoders
-    from mmrec_core.media import load_image
+    from mmrec_core.catalog import load_image
 
     enc = get_encoders()
     image = np.zeros((len(paths), enc.image.dim), np.float32)
@@ -106,7 +106,7 @@ def encode_images(paths: list[str], captions: list[str]) -> tuple[np.ndarray, np
 def raw_audio(paths: list[Path]) -> np.ndarray:
     """aisfx raw features float32 (n, 512) of the sound files (the catalog scaler makes the embedding)."""
     from mmrec_core.encoders import get_encoders
-    from mmrec_core.media import load_audio
+    from mmrec_core.catalog import load_audio
 
     audio = get_encoders().audio
     return np.vstack([audio.features([load_audio(p, sr=audio.sample_rate)]) for p in paths]).astype(np.float32)
@@ -179,7 +179,7 @@ def principal(x: np.ndarray, *, keep: float = KEEP) -> tuple[np.ndarray, np.ndar
 
 def real_sets(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Pooled real vectors: text/image pairs (demo + packages) and audio (the pooled catalog's scaler)."""
-    from mmrec_core.audio import AudioScaler
+    from mmrec_core.encoders.librosa_audio import AudioScaler
 
     scaler = AudioScaler.fit(raw["audio_raw"], dim=raw["audio_raw"].shape[1])
     return {"text": np.vstack([raw["demo_text"], raw["extra_text"]]),
@@ -330,3 +330,17 @@ def fit(path: Path) -> None:
     np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {meta['fit_seconds']} s: "
           + json.dumps(params), file=sys.stderr)
+
+
+def main() -> None:
+    import argparse
+
+    from embedshape import DEFAULT_PROFILE
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    fit(parser.parse_args().profile)
+
+
+if __name__ == "__main__":
+    main()

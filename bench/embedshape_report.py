@@ -1,6 +1,6 @@
 """Statistics of a catalog (real or generated) and the real vs generated vs clustered table of embedshape.
 
-`python bench/embedshape.py report [--n 20000]`: the real column comes from the profile (measured by the
+`python bench/embedshape_report.py [--n 20000]`: the real column comes from the profile (measured by the
 fit); the generated and clustered ones are computed at the real N and at n, with brute-force rank checks.
 """
 
@@ -143,3 +143,17 @@ def report(n: int, profile: Path = DEFAULT_PROFILE) -> None:
         for label in ("real", "generated"):
             print(f"  {m:5} {label:9} " + "  ".join(f"{v:.3f}" for v in cols[f"{label} (n={real['n']})"]["growth"][m]))
     print(f"\nparams {json.dumps(shape.params)}; report took {time.perf_counter() - t0:.0f} s")
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
+    args = parser.parse_args()
+    report(args.n, args.profile)
+
+
+if __name__ == "__main__":
+    main()
