@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 
-from mmrec_core.store._read import Store  # noqa: F401  (a lower layer reaching up, and into a private module)
 from mmrec_core.errors import FusionError, UnknownNameError
 
 MODALITIES: tuple[str, ...] = ("text", "image", "audio")
