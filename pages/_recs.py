@@ -14,8 +14,6 @@ import streamlit as st
 
 from mmrec_core import recs, session
 from mmrec_core.errors import MMRecError
-from mmrec_core.recs import (ML100K_STORE, History, InteractionsError, LoadReport, RecEngine, build_ml100k,
-                             history_from_profile)
 from mmrec_core.store import Store
 from pages import _state as state
 from pages import _stores as stores
@@ -53,11 +51,11 @@ def widget(fn: Callable[..., Any], label: str, name: str, *args: Any, **kwargs: 
 # ---------- shared, read-only: interactions and trained models ----------
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _interactions(path: str, version: str, file: str, mtime_ns: int) -> LoadReport:
+def _interactions(path: str, version: str, file: str, mtime_ns: int) -> recs.LoadReport:
     return recs.load_store_interactions(stores._engine(path, version).store)
 
 
-def interactions(store: Store) -> LoadReport | None:
+def interactions(store: Store) -> recs.LoadReport | None:
     """The store's interactions (bad rows reported), shared by sessions; None when it has none or they are unreadable."""
     path = recs.interactions_path(store)
     if path is None:
@@ -70,11 +68,11 @@ def interactions(store: Store) -> LoadReport | None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _rec_engine(path: str, version: str, stamp: str) -> RecEngine:
-    return RecEngine.load(stores._engine(path, version).store)
+def _rec_engine(path: str, version: str, stamp: str) -> recs.RecEngine:
+    return recs.RecEngine.load(stores._engine(path, version).store)
 
 
-def rec_engine(store: Store) -> RecEngine | None:
+def rec_engine(store: Store) -> recs.RecEngine | None:
     """The models trained on this store, loaded once per (store version, training) and shared; None if none is."""
     stamp = recs.models_stamp(store)
     if not stamp:
@@ -102,7 +100,7 @@ def upload_interactions(store: Store, widget_key: str) -> None:
     try:
         report = recs.attach_interactions(store, up.getvalue())
         result.update(summary=report.summary(), bad=recs.bad_rows_table(report))
-    except InteractionsError as exc:
+    except recs.InteractionsError as exc:
         bad = getattr(exc, "report", None)
         result.update(error=str(exc), bad=recs.bad_rows_table(bad) if bad is not None else [])
     ss.rec_upload = {**ss.rec_upload, ss.view.store: result}
@@ -121,7 +119,7 @@ def _bar(label: str, order: Sequence[str]) -> tuple[Any, Callable[[str, int, int
     return bar, progress
 
 
-def train(store: Store, report: LoadReport, models: Sequence[str], *, epochs: int) -> None:
+def train(store: Store, report: recs.LoadReport, models: Sequence[str], *, epochs: int) -> None:
     """Train and save the models (one training per store at a time), then rerun to load them."""
     order = recs.fit_order(models)
     bar, progress = _bar("Training", order)
@@ -138,7 +136,7 @@ def train(store: Store, report: LoadReport, models: Sequence[str], *, epochs: in
     st.rerun()
 
 
-def evaluate(store: Store, report: LoadReport, params: dict[str, Any]) -> None:
+def evaluate(store: Store, report: recs.LoadReport, params: dict[str, Any]) -> None:
     """Run the seeded evaluation with a progress bar; the table goes to this session's state."""
     bar, progress = _bar("Evaluating", list(params["models"]))
     try:
@@ -156,7 +154,7 @@ def evaluate(store: Store, report: LoadReport, params: dict[str, Any]) -> None:
 def build_movielens() -> None:
     """Build the MovieLens 100K store from the recbole wheel (aside, then moved in) and open it."""
     root = session.stores_root()
-    name = ML100K_STORE
+    name = recs.ML100K_STORE
     bar = st.progress(0.0, text="MovieLens 100K: reading the files")
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -168,7 +166,7 @@ def build_movielens() -> None:
         with stores._build_lock():
             if not (root / name / "CURRENT").is_file():
                 shutil.rmtree(root / name, ignore_errors=True)  # a leftover without CURRENT
-                stores.build_store_aside(name, lambda dest: build_ml100k(
+                stores.build_store_aside(name, lambda dest: recs.build_ml100k(
                     dest, max_items=ML100K_MAX_ITEMS, progress=progress))
     except MMRecError as exc:
         bar.empty()
@@ -196,11 +194,11 @@ def user_rater(uid: str) -> tuple[Callable[[], recs.Profile], Callable[..., None
     return get, update
 
 
-def history(rec: RecEngine, model: str, who: str, uid: str | None) -> tuple[History, tuple[str, ...]]:
+def history(rec: recs.RecEngine, model: str, who: str, uid: str | None) -> tuple[recs.History, tuple[str, ...]]:
     """The history to recommend from, and the ids to leave out (dislikes): your profile's, or a user's plus this session's likes."""
     if who == "you" or uid is None:
         profile = state.get_profile()
-        return history_from_profile(rec.store, profile), profile.disliked
+        return recs.history_from_profile(rec.store, profile), profile.disliked
     extra = user_rater(uid)[0]()
     h = rec.history(uid, model=model)
     for iid in extra.liked:
@@ -219,7 +217,7 @@ def _set_mix(name: str, key: str) -> None:
     ss.rec_mix = {**ss.rec_mix, store: {**ss.rec_mix.get(store, {}), name: float(ss[key])}}
 
 
-def mix_sliders(rec: RecEngine) -> dict[str, float]:
+def mix_sliders(rec: recs.RecEngine) -> dict[str, float]:
     """One slider per model of the trained blend (starting from its saved weights); returns the weights."""
     blend = rec.trained["blend"].model
     mine = ss.rec_mix.get(ss.view.store, {})

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mmrec_core import insight
 from mmrec_core.errors import MMRecError
-from mmrec_core.insight import (agreement, alpha_sweep, encode_queries, load_qrels, load_queries, matrix_figure,
-                                sweep_figure, title)
+from mmrec_core.insight import (agreement, alpha_sweep, encode_queries, fit, load_qrels, load_queries, matrix_figure,
+                                parse_metric, prepare, sweep_figure, title)
 from mmrec_core.retrieval import list_strategies, rank
 from pages import _state as state
 from pages import _ui as ui
@@ -131,12 +130,12 @@ with tab_fit:
         if chosen and key not in ss.fits and st.button(f"Fit the weights ({len(queries)} queries, up to 5 folds)", type="primary"):
             try:
                 ckey = eval_candidates(queries, files)
-                judged = insight.prepare(store.ids, ss.eval_cands[ckey], qrels, k=insight.parse_metric(metric)[1])
+                judged = prepare(store.ids, ss.eval_cands[ckey], qrels, k=parse_metric(metric)[1])
                 bar = st.progress(0.0, text="Fitting…")
                 done = []
                 for i, name in enumerate(chosen):
                     progress = lambda stage, d, t, i=i: bar.progress((i + d / t) / len(chosen), text=f"Fitting {stage}: fold {d}/{t - 1}")
-                    done.append(insight.fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
+                    done.append(fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
                                          tune_temperature=False, progress=progress))
                 ss.fits[key] = done
                 st.rerun()
