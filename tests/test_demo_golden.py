@@ -31,4 +31,5 @@ def test_demo_top10_matches_the_golden_file(demo_store, tmp_path):
         assert sorted(got[run]) == sorted(queries), run
         for qid, top in queries.items():
             assert [i for i, _ in got[run][qid]] == [i for i, _ in top], (run, qid)
-            assert [s for _, s in got[run][qid]] == pytest.approx([s for _, s in top], abs=1e-6), (run, qid)
+            # scores are printed to 6 decimals: two runs may round a tiny float difference apart by one unit
+            assert [s for _, s in got[run][qid]] == pytest.approx([s for _, s in top], abs=1.5e-6), (run, qid)
