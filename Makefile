@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
+# The demo store, and the default encoder's towers converted for the runtime once (so the first query is fast).
 $(DEMO_STORE)/CURRENT: $(STAMP)
 	$(PY) -m mmrec_core ingest assets/demo --store $(DEMO_STORE)
+	$(PY) -m mmrec_core prepare
 
 demo-store: $(DEMO_STORE)/CURRENT
 

@@ -1,4 +1,4 @@
-"""Command line: ingest, add, remove, search, evaluate, tune, strategies. Models load once per process."""
+"""Command line: ingest, add, remove, search, evaluate, tune, prepare, strategies. Models load once per process."""
 
 from __future__ import annotations
 
@@ -212,6 +212,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from mmrec_core.encoders import runtime_name, warm_up
+
+    print(f"encoder {args.encoder}, runtime {runtime_name()}: loading every tower (converting it on first use)")
+    for modality, seconds in warm_up(args.encoder).items():
+        print(f"  {modality}: {seconds:.1f} s")
+    return 0
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     for name, desc in list_strategies().items():
         print(f"{name:10} {desc}")
@@ -279,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the fold split")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tune)
+    p = sub.add_parser("prepare", help="load an encoder's towers now, converting them for the runtime on first use")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help=f"encoder spec (default {DEFAULT_ENCODER})")
+    p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("strategies", help="list the fusion strategies")
     p.set_defaults(func=cmd_strategies)
     add_commands(sub)

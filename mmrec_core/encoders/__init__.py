@@ -7,7 +7,9 @@ the registry imports them lazily, so listing or parsing specs loads no model. To
 from __future__ import annotations
 
 from mmrec_core.encoders._base import EncoderSet, cache_dir, torch_threads
-from mmrec_core.encoders._registry import DEFAULT_ENCODER, get_encoders, list_encoders, load_encoders, spec_of_vectors
+from mmrec_core.encoders._registry import (DEFAULT_ENCODER, get_encoders, list_encoders, load_encoders,
+                                           spec_of_vectors, warm_up)
+from mmrec_core.encoders._runtime import runtime_name
 
 __all__ = ["DEFAULT_ENCODER", "EncoderSet", "cache_dir", "get_encoders", "list_encoders", "load_encoders",
-           "spec_of_vectors", "torch_threads"]
+           "runtime_name", "spec_of_vectors", "torch_threads", "warm_up"]

@@ -17,7 +17,11 @@ from mmrec_core.errors import EncoderError
 
 
 class Encoder(Protocol):
-    """name, modality, dim, and encode(batch) -> float32 (n, dim) L2-normalised."""
+    """name, modality, dim, and encode(batch) -> float32 (n, dim) L2-normalised.
+
+    An encoder may also have `prepare(x)`: the part of encoding that needs no model (resizing an image, a
+    spectrogram); ingestion runs it where it decodes, ahead of the forward pass, and encode() accepts its
+    output as well as a raw input."""
 
     name: str
     modality: str
@@ -54,9 +58,12 @@ class LazyEncoder:
     """An encoder whose model loads on the first encode(); name and dim are known up front,
     so cache look-ups (and a fully cached ingest) never load the model."""
 
-    def __init__(self, name: str, modality: str, dim: int, build: Callable[[], Encoder]) -> None:
+    def __init__(self, name: str, modality: str, dim: int, build: Callable[[], Encoder], *,
+                 prepare: Callable[[Any], Any] | None = None) -> None:
         self.name, self.modality, self.dim = name, modality, dim
         self._build = build
+        if prepare is not None:  # the model-free part of encoding (see the protocol): no model load for it
+            self.prepare = prepare
         self._model: Encoder | None = None
         self._lock = threading.Lock()
 

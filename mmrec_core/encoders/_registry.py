@@ -106,3 +106,22 @@ def load_encoders(name: str, *, fallback: str | None = FALLBACK_ENCODER) -> tupl
         if fallback is None or fallback == name:
             raise
         return get_encoders(fallback), f"{exc} Using the fallback encoder {fallback!r} instead."
+
+
+def warm_up(name: str = DEFAULT_ENCODER) -> dict[str, float]:
+    """Load every tower of an encoder (converting it for the runtime on first use) by encoding one tiny input per
+    modality; the seconds each modality took. A later process then loads the converted towers from the cache."""
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    enc = get_encoders(name)
+    seconds = {}
+    for modality, run in (("text", lambda: enc.text.encode(["warm up"])),
+                          ("image", lambda: enc.image.encode([Image.new("RGB", (64, 64), "white")])),
+                          ("audio", lambda: enc.audio.features([np.zeros(enc.audio.sample_rate, np.float32)]))):
+        start = time.perf_counter()
+        run()
+        seconds[modality] = time.perf_counter() - start
+    return seconds

@@ -12,18 +12,21 @@ On the demo's 134 sounds, same-category precision@5 rises from 0.546 (librosa) t
 
 from __future__ import annotations
 
-import codecs
 import threading
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from mmrec_core.errors import EncoderError, EncoderUnavailable
+from mmrec_core.encoders import _runtime, _towers
+from mmrec_core.errors import EncoderError
 
 SAMPLE_RATE = 44100
 RAW_DIM = 512
 BLOCK, HOP = 100, 50  # spectrogram frames per block and between blocks (the package defaults)
 CHUNK = 32  # blocks per forward pass
+# aisfx.inference's analysis parameters, named here: importing that module imports torch
+SPEC_BLOCK_LENGTH, SPEC_HOP_LENGTH, MEL_BINS, F_MIN, F_MAX = 2048, 1024, 96, 0.0, 22050.0
+SPEC_MAX = 9.457798957824707  # aisfx's 'original' spectrogram normalisation: (x - 0) / (max - 0)
 
 
 class AisfxAudio:
@@ -35,61 +38,61 @@ class AisfxAudio:
     dim = RAW_DIM + 1  # after AudioScaler.apply (BIAS appended)
     sample_rate = SAMPLE_RATE
 
-    def __init__(self) -> None:
-        self._model: Any = None
+    def __init__(self, *, runtime: str | None = None) -> None:
+        self.runtime = runtime
+        self._forward: _runtime.Forward | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> Any:
+    def _load(self) -> _runtime.Forward:
         with self._lock:
-            if self._model is None:
+            if self._forward is None:
+                tower = _towers.aisfx_tower()
                 try:
-                    import torch
-                    from aisfx import inference
-                except ImportError as exc:
-                    raise EncoderUnavailable(f"the aisfx audio encoder needs `pip install --no-deps aisfx`: {exc}") from None
-                from mmrec_core.encoders._base import torch_threads
-
-                torch_threads()
-                # The checkpoint is (state_dict, {dataset: (numpy int, n_classes)}): allow exactly those numpy
-                # globals under weights_only (aisfx's own loader predates torch's weights_only default).
-                safe = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
-                        np.dtypes.Int64DType, codecs.encode]
-                try:
-                    with torch.serialization.safe_globals(safe):
-                        weights, datasets = torch.load(inference.get_path_modelWeights(), map_location="cpu",
-                                                       weights_only=True)
-                    model = inference.load_bestModel(weights, datasets, "cpu")
+                    self._forward = _runtime.load(tower, runtime=self.runtime)
                 except Exception as exc:  # noqa: BLE001  (a broken install must not look like a bad clip)
                     raise EncoderError(f"cannot load the aisfx weights: {exc}") from None
-                model.eval()
-                self._model = (torch, inference, model)
-            return self._model
+            return self._forward
 
-    def _blocks(self, inference: Any, y: np.ndarray) -> np.ndarray:
+    def prepare(self, y: np.ndarray) -> np.ndarray:
+        """The model-free part (see the Encoder protocol): a waveform's log-mel blocks; features() takes them."""
+        return self.blocks(np.asarray(y, np.float32))
+
+    @staticmethod
+    def blocks(y: np.ndarray) -> np.ndarray:
         """Waveform -> (n_blocks, 100, 96) normalised log-mel blocks, as aisfx's librosa front end."""
         import librosa
 
-        if len(y) < inference.SPEC_BLOCK_LENGTH:  # at least one analysis window
-            y = np.pad(y, (0, inference.SPEC_BLOCK_LENGTH - len(y)))
+        if len(y) < SPEC_BLOCK_LENGTH:  # at least one analysis window
+            y = np.pad(y, (0, SPEC_BLOCK_LENGTH - len(y)))
         peak = float(np.max(np.abs(y)))
         y = y / peak if peak > 0 else y  # silence stays silence
         mel = librosa.feature.melspectrogram(
-            y=y, sr=SAMPLE_RATE, n_mels=inference.MEL_BINS, norm=1.0, fmin=inference.F_MIN, fmax=inference.F_MAX,
-            htk=True, power=2.0, hop_length=inference.SPEC_HOP_LENGTH, win_length=inference.SPEC_BLOCK_LENGTH)
-        spec = inference.spectrogram_normalize(np.log10(mel * 10000.0 + 1).T, spec_norm="original")
-        return inference.blocking(spec, block_size=BLOCK, hop_size=HOP, drop_partial_block=True)
+            y=y, sr=SAMPLE_RATE, n_mels=MEL_BINS, norm=1.0, fmin=F_MIN, fmax=F_MAX,
+            htk=True, power=2.0, hop_length=SPEC_HOP_LENGTH, win_length=SPEC_BLOCK_LENGTH)
+        return _blocking(np.log10(mel * 10000.0 + 1).T / SPEC_MAX)
 
     def features(self, batch: Sequence[np.ndarray]) -> np.ndarray:
-        """Raw embeddings float32 (n, 512): every clip's blocks go through the network together."""
+        """Raw embeddings float32 (n, 512) of waveforms (or their prepare() blocks, (n_blocks, 100, 96)): every
+        clip's blocks go through the network together."""
         if not len(batch):
             return np.zeros((0, RAW_DIM), np.float32)
-        torch, inference, model = self._load()
-        blocks = [self._blocks(inference, np.asarray(y, np.float32)) for y in batch]
-        x = torch.from_numpy(np.concatenate(blocks).astype(np.float32))
-        with torch.no_grad():
-            out = np.concatenate([model.get_embedding(x[i:i + CHUNK]).numpy() for i in range(0, len(x), CHUNK)])
+        forward = self._load()
+        blocks = [y if np.ndim(y) == 3 else self.blocks(np.asarray(y, np.float32)) for y in batch]
+        x = np.concatenate(blocks).astype(np.float32)
+        out = np.concatenate([forward(x[i:i + CHUNK])[0] for i in range(0, len(x), CHUNK)])
         ends = np.cumsum([len(b) for b in blocks])
         raw = np.stack([out[e - len(b):e].mean(0) for b, e in zip(blocks, ends)]).astype(np.float32)
         if not np.isfinite(raw).all():
             raise EncoderError("aisfx produced non-finite values")
         return raw
+
+
+def _blocking(spec: np.ndarray) -> np.ndarray:
+    """(frames, 96) -> (n_blocks, BLOCK, 96): blocks every HOP frames, a last partial one dropped, at least one
+    (zero-padded), as aisfx.preprocessing.blocking(..., drop_partial_block=True)."""
+    n = int(np.ceil((spec.shape[0] - BLOCK) / HOP + 1))
+    if (spec.shape[0] - BLOCK) % HOP != 0:
+        n -= 1
+    n = max(n, 1)
+    padded = np.vstack((spec, np.zeros((BLOCK, spec.shape[-1]))))
+    return np.stack([padded[i * HOP:i * HOP + BLOCK] for i in range(n)])

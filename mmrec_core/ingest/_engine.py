@@ -56,21 +56,29 @@ def encoder_of(kind: str, encoders: EncoderSet) -> Any:
 
 
 def read(job: Job, encoders: EncoderSet) -> Any:
-    """A job's encoder input: the text, a PIL image, a waveform (float32, (samples,)) or a video Clip."""
+    """A job's encoder input: the text, an image or a waveform (float32, (samples,)) as its encoder's `prepare`
+    leaves it (resized pixels, a spectrogram: the model-free part of encoding, done here, ahead of the forward
+    pass), or a video Clip."""
     from mmrec_core.catalog import load_audio, load_image, video
 
     if job.reader == "text":
         return job.source
     path = Path(job.source)
     if job.reader == "image":
-        return load_image(path)
+        return prepared(encoders.image, load_image(path))
     if job.reader == "audio":
-        return load_audio(path, sr=encoders.audio.sample_rate)
+        return prepared(encoders.audio, load_audio(path, sr=encoders.audio.sample_rate))
     if job.reader == "soundtrack":
-        return video.load_soundtrack(path, sr=encoders.audio.sample_rate)
+        return prepared(encoders.audio, video.load_soundtrack(path, sr=encoders.audio.sample_rate))
     if job.reader == "video":
         return video.load_video(path)
     raise UnknownNameError(f"unknown reader {job.reader!r}. Available: {', '.join(READERS)}")
+
+
+def prepared(encoder: Any, x: Any) -> Any:
+    """x through the encoder's optional `prepare` (an encoder without one takes its input as it is)."""
+    prepare = getattr(encoder, "prepare", None)
+    return prepare(x) if prepare is not None else x
 
 
 def decode(jobs: Sequence[Job], encoders: EncoderSet) -> tuple[list[int], list[Any], list[tuple[int, str]]]:
