@@ -3,8 +3,7 @@
 Why: the clustered Gaussians of bench/app_latency.py are isotropic around 500 random centres, with no
 common mean direction, a flat spectrum and unrelated text and image spaces, which flatters ANN indexes.
 Real `aligned+aisfx` vectors are anisotropic (a mean vector of norm 0.4-0.6), their spectrum decays fast
-(effective dimension ~50 of 768; text even lives in a 384-d subspace: the encoder writes MiniLM's vector
-into both halves), they come in families of near-duplicates, and a caption sits across a modality gap
+(effective dimension ~50 of 384), they come in families of near-duplicates, and a caption sits across a modality gap
 from its own picture (pair cosine 0.26 on the fitted data).
 
 The model, fitted by `python bench/embedshape_fit.py` (bench/embedshape_fit.py says on what data and how
@@ -69,7 +68,17 @@ sys.path.insert(0, str(ROOT))
 
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
-DIMS = {"text": 768, "image": 768, "audio": 513}
+
+
+def _default_dims() -> dict[str, int]:
+    """Each modality's dimension in the default encoder (declared up front: no model loads)."""
+    from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders
+
+    encoders = get_encoders(DEFAULT_ENCODER)
+    return {m: getattr(encoders, m).dim for m in ("text", "image", "audio")}
+
+
+DIMS = _default_dims()
 DEFAULT_PROFILE = Path(__file__).resolve().parent / "data" / "embedshape.npz"
 SUB = 16  # rows per random sub-block of the rows' own draws
 SPARSE = 256  # rows per block of the audio draws (only sounding rows draw)
@@ -165,7 +174,7 @@ def sources(n_rows: int, n_queries: int, seed: int) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class Shape:
     """A fitted profile: per-modality mean (d,) and scaled basis (r, d) = sd * directions, the cross map
-    (k, 768) from the image latent to text, the family/query parameters and the real statistics."""
+    (k, d_text) from the image latent to text, the family/query parameters and the real statistics."""
 
     mean: dict[str, np.ndarray]
     basis: dict[str, np.ndarray]
@@ -274,7 +283,7 @@ class Shape:
 
     def text_queries(self, n_rows: int, n_queries: int, *, seed: int = 1,
                      catalog_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(queries float32 (q, 768) L2-normalised, source_rows int64 (q,)): text queries written 'about' catalog
+        """(queries float32 (q, d_text) L2-normalised, source_rows int64 (q,)): text queries written 'about' catalog
         rows in [0, n_rows) (like a caption/short query of that item, in the TEXT space, across the modality gap
         from the item's image vector), computed without materialising the catalog (regenerate only those rows)."""
         src = sources(n_rows, n_queries, seed)

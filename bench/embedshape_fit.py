@@ -91,7 +91,7 @@ def wesnoth_sounds() -> list[Path]:
 
 
 def encode_images(paths: list[str], captions: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Default-encoder image and text vectors of the pairs, float32 (n, 768) each."""
+    """Default-encoder image and text vectors of the pairs, float32 (n, d) each, the default encoder's dimensions."""
     from mmrec_core.encoders import get_encoders
     from mmrec_core.catalog import load_image
 
