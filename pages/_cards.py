@@ -16,6 +16,7 @@ from mmrec_core.query import Engine, FrameMatch, Hit
 from mmrec_core.retrieval import MODALITIES, QueryVectors
 from mmrec_core.store import Store
 from pages import _state as state
+from pages import _stores as stores
 from pages import _ui as ui
 
 Rater = tuple[Callable[[], recs.Profile], Callable[..., None]]
@@ -195,7 +196,7 @@ def why_panel(eng: Engine, query_text: str, query: QueryVectors, *, hits: Sequen
     cache_key = (str(store.path), store.version, query_text, _vectors_key(query), hit.id)
     cache = ss.setdefault("explanations", {})
     if cache_key not in cache:
-        with st.status(f"Explaining “{session.md_escape(title)}”…", expanded=False) as status:
+        with stores.heavy("The explanation"), st.status(f"Explaining “{session.md_escape(title)}”…", expanded=False) as status:
             cache[cache_key] = explain_item(eng, query_text, query, store.row_of(hit.id),
                                             progress=lambda stage: status.update(label=f"Explaining: {stage}…"))
             status.update(label=f"Explained in {cache[cache_key].seconds:.1f} s", state="complete")

@@ -124,7 +124,7 @@ def train(store: Store, report: recs.LoadReport, models: Sequence[str], *, epoch
     order = recs.fit_order(models)
     bar, progress = _bar("Training", order)
     try:
-        with _train_lock():
+        with _train_lock(), stores.heavy("Training"):
             engine = recs.train(store, report, models, epochs=epochs, progress=progress)
     except MMRecError as exc:
         bar.empty()

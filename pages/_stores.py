@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import streamlit as st
 
@@ -21,6 +23,9 @@ from pages._state import APP_FILE, set_view, ss
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
 VIDEO_DEMO_SRC, VIDEO_DEMO_STORE = APP_FILE.parent / "assets" / "video", "videos"
 T = TypeVar("T")
+# Heavy per-session work (Why, t-SNE, ingest, training, weight fitting) runs this many at a time in the
+# process, leaving a core to the searches and slider moves of everyone else.
+HEAVY_SLOTS = int(os.environ.get("MMREC_HEAVY_SLOTS", max(1, (os.cpu_count() or 2) - 1)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -38,6 +43,46 @@ def _build_lock() -> threading.Lock:
 def _swept(root: str) -> int:
     """Once per process: remove work folders a killed upload or ingest left behind."""
     return len(sweep_stale_uploads(Path(root)))
+
+
+class _Gate:
+    """A counting semaphore that knows how many wait (to say "waiting behind N")."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots, self.busy, self.waiting = max(1, slots), 0, 0
+        self.cond = threading.Condition()
+
+
+@st.cache_resource(show_spinner=False)
+def _gate() -> _Gate:
+    return _Gate(HEAVY_SLOTS)
+
+
+@contextlib.contextmanager
+def heavy(what: str) -> Iterator[None]:
+    """Run the block when one of the process's HEAVY_SLOTS is free, showing "waiting behind N" meanwhile."""
+    gate = _gate()
+    with gate.cond:
+        if gate.busy < gate.slots:
+            gate.busy += 1
+            note = None
+        else:
+            note = st.empty()
+            gate.waiting += 1
+            ahead = gate.waiting + gate.busy - gate.slots
+            note.info(f"{what} is waiting behind {ahead} other heavy task{'s' * (ahead != 1)} on this server…")
+            while gate.busy >= gate.slots:
+                gate.cond.wait()
+            gate.waiting -= 1
+            gate.busy += 1
+    if note is not None:
+        note.empty()
+    try:
+        yield
+    finally:
+        with gate.cond:
+            gate.busy -= 1
+            gate.cond.notify()
 
 
 def open_store_view(name: str) -> None:
@@ -80,14 +125,15 @@ def ingest_with_progress(src: Path | Catalog, dest: Path, label: str, encoder: s
     """Run ingest with a progress bar; returns the IngestReport (MMRecError propagates)."""
     from mmrec_core.ingest import ingest
 
-    bar = st.progress(0.0, text=f"{label}: reading the catalog")
+    with heavy(label):
+        bar = st.progress(0.0, text=f"{label}: reading the catalog")
 
-    def progress(stage: str, done: int, total: int) -> None:
-        order = {"text": 0, "image": 1, "audio": 2, "video": 3, "store": 4}.get(stage, 0)
-        frac = (order + (done / total if total else 1.0)) / 5
-        bar.progress(min(frac, 1.0), text=f"{label}: {stage} {done}/{total}")
+        def progress(stage: str, done: int, total: int) -> None:
+            order = {"text": 0, "image": 1, "audio": 2, "video": 3, "store": 4}.get(stage, 0)
+            frac = (order + (done / total if total else 1.0)) / 5
+            bar.progress(min(frac, 1.0), text=f"{label}: {stage} {done}/{total}")
 
-    report = ingest(src, dest, encoder=encoder, progress=progress)
+        report = ingest(src, dest, encoder=encoder, progress=progress)
     bar.empty()
     return report
 
@@ -97,7 +143,7 @@ def add_with_progress(name: str, files: list[tuple[str, bytes]]):
     from mmrec_core.ingest import add
 
     path = session.stores_root() / name
-    with tempfile.TemporaryDirectory(dir=path, prefix=".upload-") as tmp:
+    with heavy(f"Adding to {name}"), tempfile.TemporaryDirectory(dir=path, prefix=".upload-") as tmp:
         src = session.stage_upload(files, Path(tmp) / "src")
         bar = st.progress(0.0, text=f"Adding to {name}: reading the catalog")
 

@@ -13,6 +13,7 @@ from mmrec_core.insight import (agreement, alpha_sweep, encode_queries, fit, loa
                                 parse_metric, prepare, sweep_figure, title)
 from mmrec_core.retrieval import list_strategies, rank
 from pages import _state as state
+from pages import _stores as stores
 from pages import _ui as ui
 
 state.routed()
@@ -131,12 +132,13 @@ with tab_fit:
             try:
                 ckey = eval_candidates(queries, files)
                 judged = prepare(store.ids, ss.eval_cands[ckey], qrels, k=parse_metric(metric)[1])
-                bar = st.progress(0.0, text="Fitting…")
-                done = []
-                for i, name in enumerate(chosen):
-                    progress = lambda stage, d, t, i=i: bar.progress((i + d / t) / len(chosen), text=f"Fitting {stage}: fold {d}/{t - 1}")
-                    done.append(fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
-                                         tune_temperature=False, progress=progress))
+                with stores.heavy("Fitting the weights"):
+                    bar = st.progress(0.0, text="Fitting…")
+                    done = []
+                    for i, name in enumerate(chosen):
+                        progress = lambda stage, d, t, i=i: bar.progress((i + d / t) / len(chosen), text=f"Fitting {stage}: fold {d}/{t - 1}")
+                        done.append(fit(judged, strategy=name, metric=metric, folds=min(5, len(judged)),
+                                        tune_temperature=False, progress=progress))
                 ss.fits[key] = done
                 st.rerun()
             except MMRecError as exc:

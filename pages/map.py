@@ -4,6 +4,7 @@ import streamlit as st
 
 from mmrec_core.insight import MAP_SAMPLE, METHODS, SPACES, is_cached, map_figure, map_view, place_near
 from pages import _state as state
+from pages import _stores as stores
 from pages import _ui as ui
 
 state.routed()
@@ -29,7 +30,7 @@ if not is_cached(store.version_dir, space, method, view.weights, sample=sample):
             "(about a minute for a thousand items on a small machine).")
     if not st.button(f"Compute {METHODS[method]} for {drawn:,} items", type="primary"):
         st.stop()
-    with st.spinner(f"Computing {METHODS[method]} of {drawn:,} items…", show_time=True):
+    with stores.heavy(METHODS[method]), st.spinner(f"Computing {METHODS[method]} of {drawn:,} items…", show_time=True):
         map_view(store, space, method, view.weights)
     st.rerun()
 

@@ -55,19 +55,19 @@ class Facets:
 
 
 def facets(store: Store, *, progress: Callable[[int, int], None] | None = None) -> Facets:
-    """The store version's facets: read from its folder, else built (reusing an older version's rows) and saved."""
-    cached = getattr(store, "_facets", None)
-    if cached is not None:
-        return cached
-    n = len(store.ids)
-    folder = store.version_dir / FACETS_DIR
-    out = _load(folder, n)
-    if out is None:
-        base = _previous(store)
-        out = _extend(store, base, progress)
-        _save(folder, out)
-    store._facets = out  # one Store is shared by the sessions of a dashboard: computed once per process
-    return out
+    """The store version's facets: read from its folder, else built (reusing an older version's rows) and saved.
+
+    Once per process: every session of a dashboard shares the Store, hence these facets (Store.derived).
+    """
+    def build() -> Facets:
+        folder = store.version_dir / FACETS_DIR
+        out = _load(folder, len(store.ids))
+        if out is None:
+            out = _extend(store, _previous(store), progress)
+            _save(folder, out)
+        return out
+
+    return store.derived("facets", build)
 
 
 def _extend(store: Store, base: Facets | None, progress: Callable[[int, int], None] | None) -> Facets:
@@ -187,23 +187,40 @@ class MapView:
 
 def map_view(store: Store, space: str, method: str, weights, *, colour: str = "category",
              extra: Sequence[int] = (), size: int = MAP_SAMPLE) -> MapView:
-    """Project the map's rows (all live rows, or a fixed sample of a large store) and place `extra` rows on it."""
-    from mmrec_core.insight._viz import place_among, projection, space_matrix
+    """Project the map's rows (all live rows, or a fixed sample of a large store) and place `extra` rows on it.
+
+    The projection of the sample, its titles and groups depend only on the version and the view, so they
+    are computed once per process (Store.derived) for every session; only `extra` is placed per call.
+    """
+    from mmrec_core.insight._viz import place_among, space_matrix
+    from mmrec_core.retrieval import MODALITIES
+
+    key = ("map", space, method, tuple(float(getattr(weights, m)) for m in MODALITIES), colour, size)
+    base = store.derived(key, lambda: _map_base(store, space, method, weights, colour, size))
+    more = np.setdiff1d(np.asarray(list(extra), np.int64), base.rows)
+    if not len(more):
+        return base
+    x, _ = space_matrix({m: store.vectors(m, base.rows) for m in MODALITIES}, space, weights)
+    x_more, p_more = space_matrix({m: store.vectors(m, more) for m in MODALITIES}, space, weights)
+    return MapView(np.concatenate([base.rows, more]), np.vstack([base.coords, place_among(base.coords, x, x_more)]),
+                   np.concatenate([base.present, p_more]), base.titles + [title(store, r) for r in more],
+                   base.groups + _groups(store, more, colour), base.sampled, len(more))
+
+
+def _map_base(store: Store, space: str, method: str, weights, colour: str, size: int) -> MapView:
+    """The sample's MapView: its projection, titles and groups."""
+    from mmrec_core.insight._viz import projection
     from mmrec_core.retrieval import MODALITIES
 
     sample = map_rows(store, size=size)
     sampled = len(sample) < len(store.live_rows)
-    tag = f"sample{len(sample)}" if sampled else ""
     emb = {m: store.vectors(m, sample) for m in MODALITIES}
-    coords, present = projection(emb, store.version_dir, space, method, weights, sample=tag)
-    more = np.setdiff1d(np.asarray(list(extra), np.int64), sample)
-    if len(more):
-        x, _ = space_matrix(emb, space, weights)
-        x_more, p_more = space_matrix({m: store.vectors(m, more) for m in MODALITIES}, space, weights)
-        coords = np.vstack([coords, place_among(coords, x, x_more)])
-        present = np.concatenate([present, p_more])
-    rows = np.concatenate([sample, more])
-    f = facets(store) if colour == "category" else None
-    groups = ([f.names[c] if c >= 0 else "(removed)" for c in f.codes[rows]] if f is not None else
-              [str((store.items[r].get("tags") or ["(none)"])[0]) for r in rows])
-    return MapView(rows, coords, present, [title(store, r) for r in rows], groups, sampled, len(more))
+    coords, present = projection(emb, store.version_dir, space, method, weights, sample=f"sample{len(sample)}" if sampled else "")
+    return MapView(sample, coords, present, [title(store, r) for r in sample], _groups(store, sample, colour), sampled, 0)
+
+
+def _groups(store: Store, rows: np.ndarray, colour: str) -> list[str]:
+    if colour == "category":
+        f = facets(store)
+        return [f.names[c] if c >= 0 else "(removed)" for c in f.codes[rows]]
+    return [str((store.items[r].get("tags") or ["(none)"])[0]) for r in rows]

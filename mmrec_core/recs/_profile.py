@@ -119,10 +119,23 @@ def cold_start(store: Store, k: int, *, exclude: Sequence[str] = ()) -> list[tup
     """A diverse sample for an empty profile: (row, category, typicality) round-robin over categories.
 
     Categories go largest first (ties by name); within one, items go by cosine to the category's
-    mean content vector (text and image averaged), most typical first. Excluded ids never appear.
+    mean content vector (text and image averaged), most typical first. Excluded ids never appear (they
+    still count towards their category's mean: the ranking is computed once per version for everyone).
     A store of more than COLD_START_POOL items is represented by a fixed random sample of them.
     """
     skip = set(exclude)
+    queues = [[e for e in q if store.ids[e[0]] not in skip]
+              for q in store.derived("cold_start", lambda: _typical_queues(store))]
+    out: list[tuple[int, str, float]] = []
+    depth = 0
+    while len(out) < k and any(depth < len(q) for q in queues):
+        out.extend(q[depth] for q in queues if depth < len(q))
+        depth += 1
+    return out[:k]
+
+
+def _typical_queues(store: Store) -> list[list[tuple[int, str, float]]]:
+    """Per category, largest first: (row, category, typicality) most typical first. Once per version (Store.derived)."""
     pool = store.live_rows
     if len(pool) > COLD_START_POOL:
         pool = np.sort(np.random.default_rng(0).choice(pool, COLD_START_POOL, replace=False))
@@ -130,21 +143,14 @@ def cold_start(store: Store, k: int, *, exclude: Sequence[str] = ()) -> list[tup
     content = l2_normalize(vecs["text"] + vecs["image"]) if vecs["text"].shape == vecs["image"].shape else l2_normalize(vecs["text"])
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(pool):
-        it = store.items[int(r)]
-        if it["id"] not in skip:
-            groups.setdefault(category_of(it), []).append(i)
+        groups.setdefault(category_of(store.items[int(r)]), []).append(i)
     queues = []
     for cat, rows in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         centre = l2_normalize(content[rows].mean(axis=0, keepdims=True))[0]
         sims = content[rows] @ centre
         order = np.lexsort((np.asarray(rows), -sims))
         queues.append([(int(pool[rows[i]]), cat, float(sims[i])) for i in order])
-    out: list[tuple[int, str, float]] = []
-    depth = 0
-    while len(out) < k and any(depth < len(q) for q in queues):
-        out.extend(q[depth] for q in queues if depth < len(q))
-        depth += 1
-    return out[:k]
+    return queues
 
 
 def because(store: Store, rows: Sequence[int], liked: Sequence[str]) -> dict[int, tuple[str, float]]:

@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from collections import OrderedDict
+from typing import Any, Callable, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -37,6 +38,10 @@ FORMAT = "mmrec-store"
 FORMAT_VERSION = 2
 
 READABLE_VERSIONS = (1, 2)
+
+DERIVED_ENTRIES = 32  # values a Store keeps from derived(); the least recently used goes first
+T = TypeVar("T")
+
 
 @dataclass
 class Store:
@@ -60,6 +65,8 @@ class Store:
     # One Store is shared by every dashboard session (through the cached Engine): without the lock,
     # sessions that search at once each load the FAISS indexes, one full copy per session.
     _retriever_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _derived: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    _derived_locks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.frames is None:
@@ -134,6 +141,31 @@ class Store:
             if self._retriever is None:
                 self._retriever = self._open_retriever()
             return self._retriever
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """build()'s value, computed once per process for this version and every caller of `key`.
+
+        For work that depends only on the version (a map's projection, facets, a cold-start ranking):
+        one Store serves every dashboard session, so ten sessions pay for it once. Callers of one key
+        wait for the first build (a failed build is retried by the next caller); different keys build
+        in parallel. At most DERIVED_ENTRIES values are kept.
+        """
+        with self._retriever_lock:
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return self._derived[key]
+            lock = self._derived_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._retriever_lock:
+                if key in self._derived:
+                    return self._derived[key]
+            value = build()
+            with self._retriever_lock:
+                self._derived[key] = value
+                while len(self._derived) > DERIVED_ENTRIES:
+                    self._derived_locks.pop(self._derived.popitem(last=False)[0], None)
+                self._derived_locks.pop(key, None)
+            return value
 
     def _open_retriever(self) -> Retriever:
         config = IndexConfig(**self.manifest.get("index", {}).get("config", {}))
