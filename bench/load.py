@@ -1,0 +1,204 @@
+"""Many people on one dashboard: N headless-Chromium sessions for M minutes against one `streamlit run` server.
+
+Starts a fresh server (as `make run` does, on the demo store), then N browser sessions (one Chromium,
+one context each, starts staggered by 2 s) that repeat until the time is up: open the Search page with
+a query, type another query, move the alpha slider three times, open Why on the first result, open
+the Embedding map and the Profile page. Every action waits for its own content (results, a changed
+score, the explanation, the chart, the profile) for up to --timeout seconds; one that does not
+appear counts as unanswered. Prints one JSON line: per action count, answered, median and p90 in
+seconds; exception boxes seen; the server's CPU seconds per action and its peak memory, and the
+machine's other CPU time (mostly the browsers), so the server's share can be told from the clients'.
+
+Usage: python bench/load.py [--sessions 10] [--minutes 5] [--timeout 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers.browser import ARGS, free_port  # noqa: E402  (the browser tests' Chromium flags and port picker)
+
+QUERIES = ["a penguin", "a round ball", "a red car", "a cat", "a tree", "a guitar", "a house", "a fish",
+           "a robot", "an apple", "a star", "a dog barking", "a bell", "a flower", "a boat", "a bird singing"]
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children that it waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / CLK
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy (user + nice + system + irq + softirq)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6)) / CLK
+
+
+def peak_rss_gb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+class Log:
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+        self.missed: dict[str, int] = defaultdict(int)
+        self.exceptions = 0
+
+    async def timed(self, name: str, coro) -> bool:
+        start = time.perf_counter()
+        try:
+            await coro
+        except Exception:  # a timeout or a page that broke: unanswered
+            self.missed[name] += 1
+            return False
+        self.times[name].append(time.perf_counter() - start)
+        return True
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for name in sorted(set(self.times) | set(self.missed)):
+            t = sorted(self.times[name])
+            out[name] = {"count": len(t) + self.missed[name], "answered": len(t),
+                         "median_s": round(statistics.median(t), 3) if t else None,
+                         "p90_s": round(t[int(0.9 * (len(t) - 1))], 3) if t else None}
+        return out
+
+
+async def first_score(pg) -> str:
+    loc = pg.locator('[data-testid="stCaptionContainer"]').filter(has_text=re.compile(r"^score "))
+    return await loc.first.inner_text() if await loc.count() else ""
+
+
+async def score_changed(pg, before: str, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        now = await first_score(pg)
+        if now and now != before:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the score did not change")
+
+
+async def one_session(browser, url: str, i: int, stop_at: float, timeout: float, log: Log) -> None:
+    await asyncio.sleep(2 * i)
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1600})
+    pg = await ctx.new_page()
+    ms = timeout * 1000
+    n = i
+    while time.perf_counter() < stop_at:
+        q = QUERIES[n % len(QUERIES)].replace(" ", "+")
+        n += 1
+        ok = await log.timed("open search + query", _open(pg, f"{url}/?q={q}&k=8", "Why these results", ms))
+        if ok:
+            box = pg.get_by_label("Describe what you are looking for")
+            before = await first_score(pg)
+            await box.fill(QUERIES[n % len(QUERIES)])
+            await log.timed("typed query", _after_press(box, "Enter", pg, before, timeout))
+            thumb = pg.get_by_role("slider", name="Text ↔ image (alpha)")
+            for _ in range(3):
+                if time.perf_counter() >= stop_at:
+                    break
+                before = await first_score(pg)
+                await thumb.focus()
+                await log.timed("slider move", _after_press(thumb, "ArrowRight", pg, before, timeout))
+            why = pg.locator('[data-testid="stButton"] button').filter(has_text="Why").first
+            await log.timed("why", _click_then(why, pg.get_by_text(re.compile("^Why “")).first, ms))
+        log.exceptions += await pg.locator('[data-testid="stException"]').count()
+        if time.perf_counter() >= stop_at:
+            break
+        await log.timed("embedding map", _open(pg, f"{url}/map?q={q}&k=8", None, ms, css=".js-plotly-plot"))
+        log.exceptions += await pg.locator('[data-testid="stException"]').count()
+        if time.perf_counter() >= stop_at:
+            break
+        await log.timed("profile", _open(pg, f"{url}/profile?k=8", "Your profile is empty", ms))
+        log.exceptions += await pg.locator('[data-testid="stException"]').count()
+    await ctx.close()
+
+
+async def _open(pg, address: str, text: str | None, ms: float, css: str | None = None) -> None:
+    await pg.goto(address, timeout=ms)
+    target = pg.locator(css).first if css else pg.get_by_text(text).first
+    await target.wait_for(timeout=ms)
+
+
+async def _after_press(loc, key: str, pg, before: str, timeout: float) -> None:
+    await loc.press(key)
+    await score_changed(pg, before, timeout)
+
+
+async def _click_then(button, target, ms: float) -> None:
+    await button.click(timeout=ms)
+    await target.wait_for(timeout=ms)
+
+
+async def drive(url: str, sessions: int, seconds: float, timeout: float) -> Log:
+    from playwright.async_api import async_playwright
+
+    log = Log()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        stop_at = time.perf_counter() + seconds
+        await asyncio.gather(*(one_session(browser, url, i, stop_at, timeout, log) for i in range(sessions)))
+        await browser.close()
+    return log
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--timeout", type=float, default=120.0)
+    args = ap.parse_args()
+    home = Path(os.environ.get("MMREC_HOME", ROOT / ".mmrec"))
+    if not (home / "stores" / "demo" / "CURRENT").is_file():
+        subprocess.run([sys.executable, "-m", "mmrec_core", "ingest", str(ROOT / "assets" / "demo"),
+                        "--store", str(home / "stores" / "demo")], check=True)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                               "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=ROOT,
+                              env={**os.environ, "MMREC_HOME": str(home)}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        cpu0, all0, t0 = cpu_seconds(server.pid), machine_cpu_seconds(), time.perf_counter()
+        log = asyncio.run(drive(url, args.sessions, args.minutes * 60, args.timeout))
+        cpu, total, wall = cpu_seconds(server.pid) - cpu0, machine_cpu_seconds() - all0, time.perf_counter() - t0
+        peak = peak_rss_gb(server.pid)
+    finally:
+        server.terminate()
+        server.wait()
+    actions = log.summary()
+    n = sum(a["count"] for a in actions.values())
+    print(json.dumps({"sessions": args.sessions, "minutes": args.minutes, "wall_s": round(wall, 1),
+                      "actions": actions, "exception_boxes": log.exceptions,
+                      "server_cpu_s": round(cpu, 1), "server_cpu_s_per_action": round(cpu / max(n, 1), 3),
+                      "other_cpu_s": round(total - cpu, 1), "server_peak_rss_gb": round(peak, 2),
+                      "runtime": os.environ.get("MMREC_RUNTIME") or "default"}))
+
+
+if __name__ == "__main__":
+    main()
