@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -19,6 +21,8 @@ from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.ingest._engine import Batch, Job, decode, encode, encoder_of
 
 CPUS_PER_ACTOR = 2  # one forward pass uses two intra-op threads well; on 2 cores two actors are slower than one
+log = logging.getLogger(__name__)
+START_ATTEMPTS = 2  # a raylet that misses Ray's fixed 30 s start window on a loaded machine gets one more try
 MAX_BLOCKS = 4096  # input blocks of a pipeline: one batch each up to this (finer progress), larger beyond
 
 
@@ -112,10 +116,31 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address is None:
         options.update(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False)
-    try:
-        ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise EncoderError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}") from None
+    for attempt in range(1 if address else START_ATTEMPTS):
+        try:
+            ray.init(address=address, **options)
+            return
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise EncoderError(f"cannot start or reach Ray{f' at {address}' if address else ''}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001  (ray raises a bare Exception when its raylet does not come up)
+            ray.shutdown()  # ends what this try started, so the next one begins clean
+            failure = f"{exc}{_local_logs()}"
+            log.warning("a local Ray did not start (try %d of %d): %s", attempt + 1, START_ATTEMPTS, failure)
+    raise EncoderError(f"cannot start a local Ray: {failure}")
+
+
+def _local_logs(lines: int = 8) -> str:
+    """The last lines of the newest local Ray session's raylet and GCS logs: why a node did not come up."""
+    logs = Path(tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
+    out = []
+    for name in ("raylet.err", "raylet.out", "gcs_server.err", "gcs_server.out"):
+        try:
+            tail = (logs / name).read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            continue
+        if tail:
+            out.append(f"\n--- {logs / name} (last lines) ---\n" + "\n".join(tail))
+    return "".join(out)
 
 
 @contextlib.contextmanager
