@@ -188,7 +188,9 @@ def _run(src: str | Path | Catalog, store_path: str | Path, encoder: str, cache:
 
 def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCache, work: _Work,
                 progress: Progress, batch_size: int, run: _Runner) -> None:
-    jobs = {i: Job(i, "text", it.text) for i, it in enumerate(items) if it.text}
+    # shortest first: a batch of similar lengths pads little (the text tower's cost grows with the longest)
+    jobs = {i: Job(i, "text", items[i].text) for i in sorted((i for i, it in enumerate(items) if it.text),
+                                                             key=lambda i: len(items[i].text))}
     keys = {i: content_key(it.text) for i, it in enumerate(items) if it.text}
     _fill("text", jobs, keys, encoders.text.name, cache, work, progress, items,
           functools.partial(run, "text", batch_size=batch_size * 2))
