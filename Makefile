@@ -33,7 +33,13 @@ $(CHROMIUM):
 	if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
 	else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test"; fi
 
-test: $(STAMP) $(CHROMIUM)
+# Node runs the browser's fusion twin against the library's test vectors (tests/js/, from tests/test_fusion_js.py).
+NODE := /usr/bin/node
+$(NODE):
+	if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q nodejs; \
+	else echo "install Debian's nodejs (sudo apt-get install nodejs) for the JavaScript test"; fi
+
+test: $(STAMP) $(CHROMIUM) $(NODE)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

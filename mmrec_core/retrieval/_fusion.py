@@ -235,8 +235,8 @@ def top_k(scores: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
     if k < 1:
         raise FusionError(f"k={k!r} must be >= 1")
     rows = np.flatnonzero(valid)
-    if rows.size > k:
-        part = np.argpartition(-scores[rows], k - 1)[:k]
-        rows = rows[part]
+    if rows.size > k:  # every row tied with the k-th score stays in, so the tie goes to the earlier row
+        kth = scores[rows[np.argpartition(-scores[rows], k - 1)[k - 1]]]
+        rows = rows[scores[rows] >= kth]
     order = np.lexsort((rows, -scores[rows]))
-    return rows[order]
+    return rows[order[:k]]
