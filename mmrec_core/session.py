@@ -56,6 +56,22 @@ def with_weight(view: View, modality: str, value: float) -> View:
     return replace(view, weights=replace(view.weights, **{modality: float(value)}))
 
 
+def with_settled(view: View, weights: Mapping[str, object], strategy: str) -> View:
+    """The weights and strategy a browser settled on (the Search page re-ranks in the page, then says so).
+
+    Raises FusionError or UnknownNameError on values the library would refuse (from a crafted message too)."""
+    from mmrec_core.retrieval import get_strategy
+
+    get_strategy(strategy)
+    try:
+        values = {m: float(weights.get(m, 0.0)) for m in MODALITIES}  # type: ignore[arg-type]
+    except (TypeError, ValueError, AttributeError):
+        from mmrec_core.errors import FusionError
+
+        raise FusionError(f"weights {weights!r} must map {', '.join(MODALITIES)} to numbers") from None
+    return replace(view, weights=Weights(**values), strategy=strategy)
+
+
 def valid_store_name(name: str) -> str:
     """A store name is a folder name: 1-40 letters, digits, '-' or '_', starting with a letter or digit."""
     name = (name or "").strip()

@@ -24,7 +24,7 @@ Rater = tuple[Callable[[], recs.Profile], Callable[..., None]]
 PROFILE: Rater = (state.get_profile, state.update_profile)  # the session's profile on the open store
 
 
-def _toggle(item_id: str, want: str, rater: Rater = PROFILE) -> None:
+def toggle(item_id: str, want: str, rater: Rater = PROFILE) -> None:
     get, update = rater
     status = get().status(item_id)
     update(recs.forget if status == want else recs.like if want == "liked" else recs.dislike, item_id)
@@ -64,10 +64,10 @@ def card(store: Store, item: dict[str, Any], *, heading: str, lines: Sequence[st
         with st.container(horizontal=True, gap="small"):
             st.button("", icon=":material/thumb_up:", key=f"{key}-like",
                       help="Like: add to your profile (click again to undo)",
-                      type="primary" if status == "liked" else "secondary", on_click=_toggle, args=(item["id"], "liked", rater))
+                      type="primary" if status == "liked" else "secondary", on_click=toggle, args=(item["id"], "liked", rater))
             st.button("", icon=":material/thumb_down:", key=f"{key}-dislike",
                       help="Dislike: steer recommendations away (click again to undo)",
-                      type="primary" if status == "disliked" else "secondary", on_click=_toggle,
+                      type="primary" if status == "disliked" else "secondary", on_click=toggle,
                       args=(item["id"], "disliked", rater))
             if more_like_this_button:
                 st.button("Similar", icon=":material/travel_explore:", key=f"{key}-more", on_click=ui.more_like_this, type="tertiary",

@@ -71,8 +71,10 @@ def sidebar(*, controls: bool = True) -> None:
         view_controls()
 
 
-def view_controls() -> None:
-    """Alpha, one weight per modality, the fusion strategy and K, in their place in the sidebar (see sidebar())."""
+def view_controls(*, weights: bool = True) -> None:
+    """Alpha, one weight per modality, the fusion strategy and K, in their place in the sidebar (see sidebar()).
+
+    weights=False: K alone (the Search page draws the weights and the strategy over its results, in the browser)."""
     view = ss.view
     strategies = list_strategies()
     ss.w_alpha, ss.w_strategy, ss.w_k = round(view.alpha, 2), view.strategy, view.k
@@ -80,6 +82,13 @@ def view_controls() -> None:
         ss[f"w_{m}"] = round(getattr(view.weights, m), 2)
     ss._controls_pending = False
     with ss._controls_box:
+        if not weights:
+            st.number_input("Results (K)", 1, session.MAX_K, key="w_k",
+                            on_change=_from_widget, args=("w_k", lambda v, x: replace(v, k=int(x))))
+            st.caption("The weights and the fusion strategy sit above the results on this page: they re-rank in "
+                       "your browser as you move them.")
+            st.caption("The address bar holds this view: copy it to share or bookmark it.")
+            return
         st.slider("Text ↔ image (alpha)", 0.0, 1.0, step=0.01, key="w_alpha",
                   on_change=_from_widget, args=("w_alpha", session.with_alpha),
                   help="0 = text only, 1 = image only. Sets the text weight to 1 − alpha and the image weight to alpha.")
@@ -124,6 +133,15 @@ def search_candidates(eng: Engine, query: Query) -> Candidates | None:
     if ss.search_cache["error"]:
         st.error(ss.search_cache["error"])
     return ss.search_cache["cands"]
+
+
+def settled_hits(eng: Engine, cands: Candidates) -> list[Hit]:
+    """The candidates' top-K under the view's weights, quietly ([] where the weights select nothing)."""
+    view = ss.view
+    try:
+        return eng.hits(rank(cands, view.weights, strategy=view.strategy, k=view.k), query=cands.query)
+    except MMRecError:
+        return []
 
 
 def search_hits(eng: Engine) -> list[Hit]:

@@ -5,6 +5,7 @@ import streamlit as st
 from mmrec_core.query import Query
 from mmrec_core.session import md_escape
 from pages import _cards as cards
+from pages import _rerank as rerank
 from pages import _state as state
 from pages import _ui as ui
 
@@ -41,23 +42,19 @@ with st.container(horizontal=True):
 
 @st.fragment
 def live_results(query: Query) -> None:
-    """The results and the weight controls (drawn into the sidebar): moving a weight, a like or "Why" reruns
-    only this, not the page."""
+    """The weights, the strategy and the results: they re-rank in the browser (pages/_rerank.py); the settled value,
+    a like or "Why" rerun only this fragment, not the page."""
     if ui.current_query() != query:  # a card's "Similar" changed the query: the whole page follows
         st.rerun()
-    hits = ui.search_hits(eng)
-    if hits:
-        view = ss.view
-        st.caption(f"Top {len(hits)} of {store.n_items} items · strategy {view.strategy} · weights "
-                   + ", ".join(f"{m} {w:.2f}" for m, w in view.weights.as_dict().items()))
-        cands = ss.search_cache.get("cands")
-        cards.results(store, hits, key="search", explain=(eng, view.text, cands.query) if cands is not None else None,
-                      chart_folded=True)
-        st.download_button("Download results (CSV)", lambda: cards.hits_csv(hits), file_name="mmrec-results.csv",
-                           mime="text/csv", on_click="ignore")  # the CSV is made when clicked, not on every move
-    elif ss.search_cache.get("cands") is not None:
-        st.warning("No item matches under these weights: give weight to a modality the query has.")
-    ui.view_controls()  # last, so that the first new score goes out sooner; they keep their place in the sidebar
+    cands = ui.search_candidates(eng, query)
+    if cands is not None:
+        rerank.results(eng, cands)
+        hits = ui.settled_hits(eng, cands)  # the settled view's top K, for the CSV and the chart
+        if hits:
+            st.download_button("Download results (CSV)", lambda: cards.hits_csv(hits), file_name="mmrec-results.csv",
+                               mime="text/csv", on_click="ignore")  # the CSV is made when clicked, not on every move
+            cards.contribution_chart(hits, key="search", folded=True)
+    ui.view_controls(weights=False)  # K stays in the sidebar; the weights and the strategy are above the results
     state.sync_url("search")  # app.py does it on full runs only
 
 

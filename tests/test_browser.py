@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.browser import CHROMIUM, OUT, app_server, browser_page, headings, scores, settle
+from helpers.browser import CHROMIUM, OUT, address, app_server, browser_page, exact_scores, headings, scores, settle
 
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">Evil'
 HOSTILE_DESCRIPTION = "<script>window.__pwned=2</script> [link](javascript:window.__pwned=3) **loud**"
@@ -76,10 +76,10 @@ def test_search_slider_like_and_every_page(server, page):
     # image only: the three items that have a picture, each scored by its image alone
     assert after != before and len(after) == 3
     assert all("image" in a and "text" not in a for a in after_scores)
-    assert "alpha=1.00" in pg.url and "wt=0.00" in pg.url
+    assert "alpha=1.00" in address(pg) and "wt=0.00" in address(pg)
     pg.screenshot(path=OUT / "search-alpha1.png", full_page=True)
 
-    pg.locator('[data-testid="stButton"] button').filter(has_text="Why").first.click()  # below the modality
+    pg.locator(".rr-card button[data-action=why]").first.click()  # the panel opens below the cards
     pg.get_by_text(re.compile("^Why “")).wait_for(timeout=60_000)
     settle(pg)
     assert pg.get_by_text("Your words, coloured").count() == 1 and not pg.locator('[data-testid="stException"]').count()
@@ -119,42 +119,81 @@ def test_hostile_titles_render_as_text_and_run_nothing(server, page):
     pg.screenshot(path=OUT / "hostile.png", full_page=True)
 
 
-def shown_scores(pg) -> list[tuple[float, dict[str, float]]]:
-    """Each card's score line ('score 0.742 = text +0.406 · image +0.337') as (score, {modality: contribution})."""
-    out = []
-    for line in scores(pg):
-        total, _, parts = line.removeprefix("score ").partition(" = ")
-        out.append((float(total), {m: float(v) for m, v in (p.split(" ") for p in parts.split(" · ") if p)}))
-    return out
-
-
-def test_alpha_keys_rescore_the_cards_as_the_library_does(server, browser_home, page):
-    """Keys on the sidebar's alpha slider re-rank on screen exactly as mmrec_core ranks for those weights.
-
-    On the Search page the slider is drawn by the results' fragment (pages/search.py), which reruns alone;
-    the URL must still follow.
-    """
-    from mmrec_core.retrieval import Weights
+def test_weights_rerank_in_the_page_exactly_as_the_library_and_the_server_hears_once(server, browser_home, page):
+    """Keys on the alpha slider, a weight and the strategy re-rank the cards in the page (no round trip): after every
+    move the cards' ids, scores and contributions are mmrec_core's for those weights (scores to 1e-6); a drag of 20
+    steps sends the server one message; the address bar follows; like, Why and Similar work from the cards."""
     from mmrec_core.query import Engine, Query
+    from mmrec_core.retrieval import Weights
     from mmrec_core.store import open_store
 
     eng = Engine(open_store(browser_home / "stores" / "demo"))
     pg = page
+    sent: list[int] = []
+    pg.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(1)))
     pg.goto(f"{server}/?q=a+round+ball&k=5&wa=0&alpha=0.5")
-    pg.get_by_text("Why these results").wait_for(timeout=120_000)
+    pg.locator(".rr-card").first.wait_for(timeout=120_000)
     settle(pg)
-    thumb = pg.get_by_role("slider", name="Text ↔ image (alpha)")
-    for key, alpha in (("ArrowRight", 0.51), ("ArrowRight", 0.52), ("Home", 0.0), ("PageUp", 0.1)):
-        thumb.focus()
-        thumb.press(key)
-        pg.wait_for_url(re.compile(f"alpha={alpha:.2f}"), timeout=60_000)  # written at the end of the rerun
-        settle(pg)
-        want = eng.search(Query(text="a round ball"), Weights.from_alpha(alpha, audio=0.0), k=5)
+
+    def check(weights: Weights, strategy: str = "weighted") -> None:
+        want = eng.search(Query(text="a round ball"), weights, strategy=strategy, k=5)
+        got = exact_scores(pg)
+        assert [g[0] for g in got] == [h.id for h in want], (weights, strategy)
+        for (_, score, parts), hit in zip(got, want):
+            assert score == pytest.approx(hit.score, abs=1e-6)
+            assert parts == pytest.approx([hit.contributions[m] for m in ("text", "image", "audio")], abs=1e-6)
         assert [h.replace("\u200b", "") for h in headings(pg)] == [f"{i}. {h.item['title']}" for i, h in enumerate(want, 1)]
-        got = shown_scores(pg)
-        assert len(got) == len(want), key
-        for (score, parts), hit in zip(got, want):
-            assert score == pytest.approx(hit.score, abs=0.0015)
-            assert parts == pytest.approx({m: v for m, v in hit.contributions.items() if v}, abs=0.0015)
-        assert f"wt={1 - alpha:.2f}" in pg.url and f"wi={alpha:.2f}" in pg.url
-        assert not pg.locator('[data-testid="stException"]').count()
+
+    alpha = pg.get_by_role("slider", name="Text ↔ image (alpha)")
+    for key, value in (("ArrowRight", 0.51), ("ArrowRight", 0.52), ("Home", 0.0), ("PageUp", 0.1), ("End", 1.0)):
+        alpha.focus()
+        alpha.press(key)
+        check(Weights.from_alpha(value, audio=0.0))  # at once: nothing waited for the server
+    assert not pg.locator('[data-testid="stException"]').count()
+
+    alpha.press("Home")
+    settle(pg)
+    before = len(sent)
+    for _ in range(20):  # a drag: 20 steps, each re-ranked in the page
+        alpha.press("ArrowRight")
+    check(Weights.from_alpha(0.2, audio=0.0))
+    time.sleep(1.5)
+    settle(pg)
+    assert len(sent) - before == 1, f"{len(sent) - before} messages to the server for one drag"
+    assert "alpha=0.20" in address(pg) and "wt=0.80" in address(pg)
+
+    audio = pg.get_by_role("slider", name="Audio", exact=True)
+    audio.focus()
+    audio.press("End")
+    check(Weights(text=0.8, image=0.2, audio=1.0))
+    pg.get_by_label("Fusion strategy").select_option("rrf")
+    check(Weights(text=0.8, image=0.2, audio=1.0), "rrf")
+    pg.get_by_label("Fusion strategy").select_option("max")
+    for m in ("Text", "Image", "Audio"):
+        slider = pg.get_by_role("slider", name=m, exact=True)
+        slider.focus()
+        slider.press("Home")
+    assert pg.locator(".rr-message").inner_text() == "max pooling needs at least one weight > 0"
+    assert not pg.locator(".rr-card").count()  # the message, never a stale grid
+    settle(pg)
+    pg.get_by_label("Fusion strategy").select_option("weighted")
+    assert "No item matches under these weights" in pg.locator(".rr-message").inner_text()
+    alpha.focus()
+    alpha.press("End")
+    check(Weights(text=0.0, image=1.0, audio=0.0))
+    settle(pg)
+    assert "strategy=weighted" in address(pg) and "wi=1.00" in address(pg) and "wa=0.00" in address(pg)
+
+    first = exact_scores(pg)[0][0]
+    pg.locator(f'.rr-card[data-id="{first}"] button[data-action=like]').click()
+    pg.wait_for_selector(f'.rr-card[data-id="{first}"] button[data-action=like][aria-pressed=true]', timeout=60_000)
+    pg.locator(f'.rr-card[data-id="{first}"] button[data-action=why]').click()
+    pg.get_by_text(re.compile("^Why “")).wait_for(timeout=60_000)
+    settle(pg)
+    assert not pg.locator('[data-testid="stException"]').count()
+    pg.screenshot(path=OUT / "search-rerank.png", full_page=True)
+    pg.locator(f'.rr-card[data-id="{first}"] button[data-action=similar]').click()
+    pg.get_by_role("button", name=re.compile("more like:")).wait_for(timeout=60_000)
+    pg.locator(".rr-card").first.wait_for(timeout=60_000)
+    settle(pg)
+    assert first not in [c[0] for c in exact_scores(pg)]  # the seed itself is never a result

@@ -86,10 +86,23 @@ def settle(pg, timeout: float = 120) -> None:
 
 
 def headings(pg) -> list[str]:
-    """Result card titles in order ('1. Red ball' ...)."""
-    return [t for t in pg.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts() if re.match(r"^\d+\. ", t)]
+    """Result card titles in order ('1. Red ball' ...): Streamlit's cards, or the Search page's re-ranked ones."""
+    drawn = pg.locator('[data-testid="stMarkdownContainer"] strong').all_inner_texts() + pg.locator(".rr-title").all_inner_texts()
+    return [t for t in drawn if re.match(r"^\d+\. ", t)]
 
 
 def scores(pg) -> list[str]:
     """Result score lines in order ('score 0.742 = text +0.406 · image +0.337' ...)."""
-    return [t for t in pg.locator('[data-testid="stCaptionContainer"]').all_inner_texts() if t.startswith("score ")]
+    drawn = pg.locator('[data-testid="stCaptionContainer"]').all_inner_texts() + pg.locator(".rr-score").all_inner_texts()
+    return [t for t in drawn if t.startswith("score ")]
+
+
+def exact_scores(pg) -> list[tuple[str, float, list[float]]]:
+    """The Search page's cards as (item id, score, contributions per modality) at full precision, in order."""
+    return pg.eval_on_selector_all(".rr-card", "cards => cards.map(c => [c.dataset.id, Number(c.dataset.score), "
+                                               "JSON.parse(c.dataset.contributions)])")
+
+
+def address(pg) -> str:
+    """The address bar now (page.url can lag behind history.replaceState)."""
+    return pg.evaluate("location.href")
