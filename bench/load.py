@@ -83,7 +83,7 @@ class Log:
 
 
 async def first_score(pg) -> str:
-    loc = pg.locator('[data-testid="stCaptionContainer"]').filter(has_text=re.compile(r"^score "))
+    loc = pg.locator('[data-testid="stCaptionContainer"], .rr-score').filter(has_text=re.compile(r"^score "))
     return await loc.first.inner_text() if await loc.count() else ""
 
 
@@ -106,7 +106,7 @@ async def one_session(browser, url: str, i: int, stop_at: float, timeout: float,
     while time.perf_counter() < stop_at:
         q = QUERIES[n % len(QUERIES)].replace(" ", "+")
         n += 1
-        ok = await log.timed("open search + query", _open(pg, f"{url}/?q={q}&k=8", "Why these results", ms))
+        ok = await log.timed("open search + query", _open(pg, f"{url}/?q={q}&k=8", None, ms, css=".rr-card"))
         if ok:
             box = pg.get_by_label("Describe what you are looking for")
             before = await first_score(pg)
@@ -119,7 +119,7 @@ async def one_session(browser, url: str, i: int, stop_at: float, timeout: float,
                 before = await first_score(pg)
                 await thumb.focus()
                 await log.timed("slider move", _after_press(thumb, "ArrowRight", pg, before, timeout))
-            why = pg.locator('[data-testid="stButton"] button').filter(has_text="Why").first
+            why = pg.locator(".rr-card button[data-action=why]").first
             await log.timed("why", _click_then(why, pg.get_by_text(re.compile("^Why “")).first, ms))
         log.exceptions += await pg.locator('[data-testid="stException"]').count()
         if time.perf_counter() >= stop_at:
@@ -166,7 +166,13 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--url", help="drive a server that is already running (no server CPU or memory is reported)")
     args = ap.parse_args()
+    if args.url:
+        log = asyncio.run(drive(args.url, args.sessions, args.minutes * 60, args.timeout))
+        print(json.dumps({"sessions": args.sessions, "minutes": args.minutes, "actions": log.summary(),
+                          "exception_boxes": log.exceptions}))
+        return
     home = Path(os.environ.get("MMREC_HOME", ROOT / ".mmrec"))
     if not (home / "stores" / "demo" / "CURRENT").is_file():
         subprocess.run([sys.executable, "-m", "mmrec_core", "ingest", str(ROOT / "assets" / "demo"),

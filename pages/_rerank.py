@@ -128,7 +128,7 @@ def _settled() -> None:
     try:
         ss.view = session.with_settled(ss.view, got.get("weights") or {}, str(got.get("strategy")))
     except MMRecError as exc:  # a crafted or stale message: keep the view, say why
-        state.flash(f"Ignored weights from the page: {exc}")
+        state.flash("warning", f"Ignored weights from the page: {exc}")
         return
     ss.rerank_seq = int(got.get("seq") or 0)
 
@@ -149,6 +149,7 @@ def _action() -> None:
 
 def results(eng: Engine, cands: Candidates) -> None:
     """The weights, the strategy and the ranked cards (the browser re-ranks); under them the Why panel."""
+    state.show_flash()  # e.g. a refused message from the page, now rather than on the next full run
     _COMPONENT(key=KEY, data=payload(eng, cands), on_settled_change=_settled, on_action_change=_action)
     why = ss.get("why-search")
     if why:

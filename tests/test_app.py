@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import rerank as rr
+
 from mmrec_core.errors import CatalogError, StoreError
 from mmrec_core.retrieval import Weights
 from mmrec_core.session import (
@@ -115,7 +117,10 @@ def ok(at) -> None:
 
 
 def shown_titles(at) -> list[str]:
-    """Result card headings '**N. Title**' in order, unescaped."""
+    """Result titles in order: the Search page's re-ranked cards (the settled view's ranking it sent), else the
+    Streamlit cards' headings '**N. Title**', unescaped."""
+    if [e for e in at.get("bidi_component") if getattr(e, "key", None) == rr.KEY]:
+        return rr.titles(at)
     heads = [m.value for m in at.markdown if re.match(r"^\*\*\d+\\\. ", m.value)]
     return [re.sub(r"\\(.)", r"\1", h[2:-2]).split(". ", 1)[1] for h in heads]
 
@@ -143,20 +148,26 @@ def test_moving_alpha_reranks_exactly_as_rank_without_reencoding(home):
     cands = at.session_state["search_cache"]["cands"]
     store = _store(home)
     seen = []
-    for alpha in (0.0, 1.0, 0.35):
-        at.sidebar.slider(key="w_alpha").set_value(alpha).run()
+    for alpha in (0.0, 1.0, 0.35):  # what the page's component says when a move settles
+        rr.settle(at, {"text": 1.0 - alpha, "image": alpha, "audio": 0.0})
         ok(at)
         assert at.session_state["search_cache"]["cands"] is cands  # re-ranked, not re-encoded
         view = at.session_state["view"]
         assert view.weights == Weights.from_alpha(alpha, audio=0.0)
         want = titles_of(store, rank(cands, view.weights, strategy="weighted", k=5).rows)
         assert shown_titles(at) == want
-        assert at.sidebar.slider(key="w_text").value == pytest.approx(1 - alpha)
+        assert rr.payload(at)["weights"] == pytest.approx({"text": 1 - alpha, "image": alpha, "audio": 0.0})
         seen.append(want)
     assert seen[0] != seen[1], "text-only and image-only rankings should differ for this query"
     assert at.query_params["alpha"] == "0.35"
-    at.sidebar.selectbox(key="w_strategy").set_value("rrf").run()
+    rr.settle(at, at.session_state["view"].weights.as_dict(), "rrf")
     assert shown_titles(at) == titles_of(store, rank(cands, at.session_state["view"].weights, strategy="rrf", k=5).rows)
+    for bad in ({"text": -1, "image": 0, "audio": 0}, {"text": "x"}):  # a crafted message changes nothing
+        rr.settle(at, bad)
+        ok(at)
+        assert at.session_state["view"].strategy == "rrf" and at.session_state["view"].weights == Weights.from_alpha(0.35, audio=0.0)
+    rr.settle(at, {"text": 1, "image": 1, "audio": 0}, "no-such-strategy")
+    assert at.session_state["view"].strategy == "rrf"
 
 
 def _store(home: Path):
@@ -308,14 +319,14 @@ def test_why_explains_a_result_once_and_closes(home):
     first = shown_titles(at)[0]
     store = _store(home)
     item = next(it for it in store.items if it["title"] == first)
-    at.button(key=f"search-{item['id']}-why").click().run()
+    rr.send(at, action={"kind": "why", "id": item["id"]})
     ok(at)
     assert any(h.value.startswith("Why “") for h in at.subheader)
     assert any("Your words, coloured" in c.value for c in at.caption)
     assert len(at.session_state["explanations"]) == 1
     ex = next(iter(at.session_state["explanations"].values()))
     assert ex.query_words.words == ("a", "round", "red", "ball")
-    at.slider(key="w_alpha").set_value(0.9).run()
+    rr.settle(at, {"text": 0.1, "image": 0.9, "audio": 0.5})
     ok(at)
     assert len(at.session_state["explanations"]) == 1  # a weight change re-uses the explanation
     at.button(key="search-why-close").click().run()

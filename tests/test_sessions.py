@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import rerank as rr
+
 from mmrec_core.recs import _profile as prof
 from mmrec_core.retrieval import Weights
 from mmrec_core.query import Engine, Query
@@ -112,6 +114,8 @@ def _nothing():
 
 
 def shown_titles(at) -> list[str]:
+    if [e for e in at.get("bidi_component") if getattr(e, "key", None) == rr.KEY]:  # the Search page
+        return rr.titles(at)
     heads = [m.value for m in at.markdown if re.match(r"^\*\*\d+\\\. ", m.value)]
     return [re.sub(r"\\(.)", r"\1", h[2:-2]).split(". ", 1)[1] for h in heads]
 
@@ -178,14 +182,15 @@ class Overlap:
         self.lock = threading.Lock()
         self.busy = self.peak = self.runs = 0
 
-    def run(self, widget):
+    def run(self, widget, step=None):
+        """widget.run() (or step(), a run the page's component would cause) once every session is ready."""
         self.barrier.wait()
         with self.lock:
             self.busy += 1
             self.runs += 1
             self.peak = max(self.peak, self.busy)
         try:
-            return widget.run()
+            return step() if step is not None else widget.run()
         finally:
             with self.lock:
                 self.busy -= 1
@@ -200,12 +205,12 @@ def drive(p: Plan, run) -> dict:
     seen = {}
     at = run(at)
     seen["start"] = shown_titles(at)
-    at = run(at.sidebar.slider(key="w_alpha").set_value(p.alpha))
+    at = run(at, lambda: rr.settle(at, {"text": 1.0 - p.alpha, "image": p.alpha, "audio": at.session_state["view"].weights.audio}))
     seen["alpha"] = shown_titles(at)
-    at = run(at.button(key=f"search-{p.likes[0]}-like").click())
+    at = run(at, lambda: rr.send(at, action={"kind": "like", "id": p.likes[0]}))
     at = run(at.text_input(key="w_query").set_value(p.second_query))
     seen["second"] = shown_titles(at)
-    at = run(at.button(key=f"search-{p.likes[1]}-like").click())
+    at = run(at, lambda: rr.send(at, action={"kind": "like", "id": p.likes[1]}))
     at = run(at.switch_page("pages/profile.py"))
     at = run(at.file_uploader(key="p_image0").set_value((*p.picture, "image/png")))
     seen["profile"] = shown_titles(at)
