@@ -184,15 +184,11 @@ function card(me, pos, rankNo, score, contributions) {
   el.querySelector(".rr-score").textContent = scoreLine(score, contributions);
   el.dataset.score = String(score); // full precision, for tests and tools that compare with the library
   el.dataset.contributions = JSON.stringify(contributions);
-  const bar = el.querySelector(".rr-bar");
   const total = contributions.reduce((s, v) => s + Math.max(v, 0), 0) || 1;
-  bar.replaceChildren(...MODALITIES.map((m, j) => {
-    const part = document.createElement("span");
+  el.querySelectorAll(".rr-bar span").forEach((part, j) => { // the split, in place: no new nodes per move
     part.style.width = `${(100 * Math.max(contributions[j], 0)) / total}%`;
-    part.style.background = COLOURS[m];
-    part.title = `${m} ${contributions[j].toFixed(3)}`;
-    return part;
-  }));
+    part.title = `${MODALITIES[j]} ${contributions[j].toFixed(3)}`;
+  });
   const status = me.data.liked.includes(item.id) ? "liked" : me.data.disliked.includes(item.id) ? "disliked" : "";
   el.querySelector("[data-action=like]").setAttribute("aria-pressed", String(status === "liked"));
   el.querySelector("[data-action=dislike]").setAttribute("aria-pressed", String(status === "disliked"));
@@ -227,6 +223,11 @@ function build(me, item) {
   const bar = document.createElement("div");
   bar.className = "rr-bar";
   bar.setAttribute("aria-hidden", "true");
+  for (const m of MODALITIES) {
+    const part = document.createElement("span");
+    part.style.background = COLOURS[m];
+    bar.append(part);
+  }
   el.append(title, score, bar);
   if (item.line) {
     const line = document.createElement("p");
