@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import DEMO, ROOT
+from test_encoders import tiny_clip_checkpoint  # noqa: F401  (a fixture: a small random open_clip model on disk)
 from mmrec_core.encoders import _runtime
 from mmrec_core.errors import UnknownNameError
 
@@ -147,3 +148,17 @@ def test_a_text_query_never_imports_torch(tiny_store):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["red", "False"]
+
+
+def test_open_clip_towers_on_openvino_give_the_torch_vectors(tiny_clip_checkpoint):
+    from PIL import Image
+
+    from mmrec_core.encoders.openclip import OpenClipImage, OpenClipModel, OpenClipText
+
+    ckpt = str(tiny_clip_checkpoint / "tiny.pt")
+    fast, slow = OpenClipModel("mmrec-tiny-test", ckpt, runtime="openvino"), OpenClipModel("mmrec-tiny-test", ckpt, runtime="torch")
+    assert (fast.text_forward.runtime, fast.image_forward.runtime, slow.image_forward.runtime) == ("openvino", "openvino", "torch")
+    texts = ["a penguin", "a red sports car", ""]
+    images = [Image.new("RGB", (64, 48), c) for c in ("red", "navy", "white")]
+    assert cosines(OpenClipText(fast).encode(texts), OpenClipText(slow).encode(texts)).min() > 1 - 1e-4
+    assert cosines(OpenClipImage(fast).encode(images), OpenClipImage(slow).encode(images)).min() > 1 - 1e-4

@@ -16,7 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+from mmrec_core.encoders import _runtime
 from mmrec_core.encoders._base import EncoderSet, torch_threads
+from mmrec_core.encoders._towers import wrap
 from mmrec_core.errors import EncoderError, EncoderUnavailable, UnknownNameError
 from mmrec_core.vectors import l2_normalize
 
@@ -112,9 +114,10 @@ def parse_spec(arg: str) -> tuple[str, str]:
 
 
 class OpenClipModel:
-    """One open_clip model shared by its text and image encoders."""
+    """One open_clip model shared by its text and image encoders; each tower runs on the runtime (see _runtime):
+    converted once from the loaded weights, keyed by their content id, like the shipped towers."""
 
-    def __init__(self, arch: str, pretrained: str) -> None:
+    def __init__(self, arch: str, pretrained: str, *, runtime: str | None = None) -> None:
         import open_clip
 
         torch_threads()
@@ -131,6 +134,25 @@ class OpenClipModel:
         with __import__("torch").inference_mode():
             self.dim = int(self.model.encode_text(self.tokenizer(["x"])).shape[1])
         self.lock = threading.Lock()
+        size = getattr(self.model.visual, "image_size", 224)
+        self.image_size = tuple(size) if isinstance(size, (tuple, list)) else (int(size), int(size))
+        key = hashlib.sha256(self.name.encode()).hexdigest()[:16]
+        self.text_forward = _runtime.load(self._tower("text", key), runtime=runtime)
+        self.image_forward = _runtime.load(self._tower("image", key), runtime=runtime)
+
+    def _tower(self, part: str, key: str) -> _runtime.Tower:
+        """encode_text (int64 tokens (n, context)) or encode_image (float32 (n, 3, H, W)) -> float32 (n, dim)."""
+        model, tokenizer, size = self.model, self.tokenizer, self.image_size
+
+        def build() -> tuple[object, tuple[object, ...]]:
+            import torch
+
+            if part == "text":
+                return wrap(lambda p, tokens: p["clip"].encode_text(tokens), clip=model), (tokenizer(["a", "b c"]),)
+            return wrap(lambda p, x: p["clip"].encode_image(x), clip=model), (torch.zeros((2, 3, *size)),)
+
+        arch = self.name.split(":", 1)[1].split("/", 1)[0]
+        return _runtime.Tower(f"openclip-{arch}-{part}", key, build)
 
 
 class OpenClipText:
@@ -145,9 +167,8 @@ class OpenClipText:
 
         out = np.zeros((len(batch), self.dim), np.float32)
         for s in range(0, len(batch), self.batch_size):
-            tokens = self.clip.tokenizer(list(batch[s : s + self.batch_size]))
-            with self.clip.lock, torch.inference_mode():
-                out[s : s + tokens.shape[0]] = self.clip.model.encode_text(tokens).float().numpy()
+            tokens = self.clip.tokenizer(list(batch[s : s + self.batch_size])).numpy().astype(np.int64)
+            out[s : s + tokens.shape[0]] = self.clip.text_forward(tokens)[0]
         return l2_normalize(out)
 
 
@@ -163,9 +184,8 @@ class OpenClipImage:
 
         out = np.zeros((len(batch), self.dim), np.float32)
         for s in range(0, len(batch), self.batch_size):
-            x = torch.stack([self.clip.preprocess(im) for im in batch[s : s + self.batch_size]])
-            with self.clip.lock, torch.inference_mode():
-                out[s : s + x.shape[0]] = self.clip.model.encode_image(x).float().numpy()
+            x = torch.stack([self.clip.preprocess(im) for im in batch[s : s + self.batch_size]]).numpy()
+            out[s : s + x.shape[0]] = self.clip.image_forward(x)[0]
         return l2_normalize(out)
 
 
