@@ -8,9 +8,9 @@ candidate generator; `ivf` (IVF-Flat, a full float32 copy) and `hnsw` stay reada
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -27,13 +27,23 @@ class IndexConfig:
     kind: str = "auto"
     flat_max: int = 20_000
     # Cross-modal queries (text against images) are far from the vectors they search, so their best
-    # matches spread over many IVF lists, and 4-bit codes rank them roughly: at a million items shaped
-    # like real embeddings (bench/scale.py), 384 of 1,024 lists and 1,024 candidates a modality give
-    # recall@10 0.958 text -> image, 0.954 text -> text+image and 0.984 image -> image against the exact
-    # ranking, in 19-20 ms a query (256 and 768: 0.920 / 0.926 / 0.978 in 15 ms; 32 and 256: 0.50).
-    nprobe: int = 384
+    # matches spread over many IVF lists, and 4-bit codes rank them roughly. At a million items shaped like
+    # the default encoder's real 384-d embeddings (bench/scale.py, bench/ann_curve.py; recall@10 against the
+    # exact ranking, text -> image / text -> text+image / image -> image, median ms a query):
+    #   384 lists, 1,024 candidates: 0.839 / 0.894 / 0.983, 10 ms    768, 2,048: 0.932 / 0.956 / 0.999, 18 ms
+    #   512, 4,096: 0.972 / 0.979 / 0.993, 24 ms                     768, 4,096: 0.985 / 0.981 / 0.999, 26 ms
+    # The default keeps every kind above 0.95 with a margin of 0.03.
+    nprobe: int = 768
     ef_search: int = 96
-    depth: int = 1024  # candidates per modality for ANN, each rescored exactly
+    depth: int = 4096  # candidates per modality for ANN, each rescored exactly
+
+    SEARCH_PARAMS = ("nprobe", "ef_search", "depth")
+
+    @classmethod
+    def stored(cls, recorded: Mapping[str, Any]) -> "IndexConfig":
+        """The config a store recorded for building its indexes, searched with this version's search parameters
+        (they are no property of the index files: a store written with older ones gets today's recall)."""
+        return replace(cls(**recorded), **{k: getattr(cls(), k) for k in cls.SEARCH_PARAMS})
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_KINDS:

@@ -257,7 +257,7 @@ class MilvusSource:
         self.name = collection_name(record, str(manifest["data"]))
         self.n_rows = int(manifest["n_rows"])
         self.kinds = dict(manifest["index"]["kinds"])
-        self.config = IndexConfig(**manifest["index"]["config"])
+        self.config = IndexConfig.stored(manifest["index"]["config"])
         self._loaded: Any = None  # the client that loaded the collection
         self._loading = threading.Lock()
 

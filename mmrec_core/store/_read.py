@@ -168,7 +168,7 @@ class Store:
             return value
 
     def _open_retriever(self) -> Retriever:
-        config = IndexConfig(**self.manifest.get("index", {}).get("config", {}))
+        config = IndexConfig.stored(self.manifest.get("index", {}).get("config", {}))
         ann = {}
         for m, kind in self.manifest.get("index", {}).get("kinds", {}).items():
             f = self.version_dir / f"index_{m}.faiss"
