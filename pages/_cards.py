@@ -241,15 +241,14 @@ def why_panel(eng: Engine, query_text: str, query: QueryVectors, *, hits: Sequen
 def highlight(words: WordWeights) -> str:
     """The words as Markdown, each on a green (helps) or red (hurts) background scaled to the largest weight."""
     peak = max((abs(v) for v in words.weights), default=0.0) or 1.0
-    out = []
-    for w, v in zip(words.words, words.weights):
+    out = ""
+    for i, (w, v) in enumerate(zip(words.words, words.weights)):
         text = session.md_escape(w)
         strength = abs(v) / peak
-        if strength < 0.15:
-            out.append(text)
-        else:
-            out.append(f":{'green' if v > 0 else 'red'}-background[{text}]")
-    return " ".join(out)
+        if i:  # Chinese and Japanese characters follow each other without a space, as typed
+            out += "" if len(w) == 1 == len(words.words[i - 1]) and not (w + words.words[i - 1]).isascii() else " "
+        out += text if strength < 0.15 else f":{'green' if v > 0 else 'red'}-background[{text}]"
+    return out
 
 
 def overlay_png(image: ImageMap) -> bytes:

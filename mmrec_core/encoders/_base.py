@@ -59,11 +59,13 @@ class LazyEncoder:
     so cache look-ups (and a fully cached ingest) never load the model."""
 
     def __init__(self, name: str, modality: str, dim: int, build: Callable[[], Encoder], *,
-                 prepare: Callable[[Any], Any] | None = None) -> None:
+                 prepare: Callable[[Any], Any] | None = None, cache_salt: Callable[[str], str] | None = None) -> None:
         self.name, self.modality, self.dim = name, modality, dim
         self._build = build
         if prepare is not None:  # the model-free part of encoding (see the protocol): no model load for it
             self.prepare = prepare
+        if cache_salt is not None:  # texts this encoder reads another way than its name says (see _multilingual)
+            self.cache_salt = cache_salt
         self._model: Encoder | None = None
         self._lock = threading.Lock()
 

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mmrec_core.encoders import _multilingual
 from mmrec_core.encoders._base import EncoderSet, LazyEncoder
 from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText, lite_pixels
 from mmrec_core.errors import EncoderError, EncoderUnavailable
@@ -227,7 +228,7 @@ def bridge_embedding(logits: np.ndarray, prompts: np.ndarray, *, top: int = BRID
 
 
 class AlignedText:
-    """Text -> MiniLM -> text head."""
+    """Text -> MiniLM (English) or e5 mapped into MiniLM's space (other languages, see _multilingual) -> text head."""
 
     modality = "text"
 
@@ -236,7 +237,18 @@ class AlignedText:
         self.name, self.dim = text_name(heads), heads.dim
 
     def encode(self, batch: Sequence[str]) -> np.ndarray:
-        return self.heads.text(self.text.encode([self.heads.prompt(t) for t in batch]))
+        english = [_multilingual.is_english(t) for t in batch]
+        other = _multilingual.shared() if not all(english) else None
+        if other is None:
+            english = [True] * len(batch)
+        x = np.zeros((len(batch), self.text.dim), np.float32)
+        rows = [i for i, e in enumerate(english) if e]
+        if rows:
+            x[rows] = self.text.encode([self.heads.prompt(batch[i]) for i in rows])
+        rows = [i for i, e in enumerate(english) if not e]
+        if rows:
+            x[rows] = other.encode([batch[i] for i in rows])
+        return self.heads.text(x)
 
 
 class AlignedImage:
@@ -292,7 +304,8 @@ def build(arg: str) -> EncoderSet:
                 towers["text"] = MiniLMText()
             return towers["text"]
 
-    text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads))
+    text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads),
+                       cache_salt=_multilingual.cache_salt)
     image = LazyEncoder(image_name(heads), "image", heads.dim,
                         lambda: AlignedImage(ImageNetBridge(minilm()), heads), prepare=lite_pixels)
     return EncoderSet(f"aligned:{arg}" if arg else "aligned", text, image, LibrosaAudio())

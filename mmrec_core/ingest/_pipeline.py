@@ -191,7 +191,8 @@ def _embed_text(items: Sequence[Item], encoders: EncoderSet, cache: EmbeddingCac
     # shortest first: a batch of similar lengths pads little (the text tower's cost grows with the longest)
     jobs = {i: Job(i, "text", items[i].text) for i in sorted((i for i, it in enumerate(items) if it.text),
                                                              key=lambda i: len(items[i].text))}
-    keys = {i: content_key(it.text) for i, it in enumerate(items) if it.text}
+    salt = getattr(encoders.text, "cache_salt", None)  # '' keeps a text's key; e.g. another language's route adds one
+    keys = {i: content_key((salt(it.text) if salt else "") + it.text) for i, it in enumerate(items) if it.text}
     _fill("text", jobs, keys, encoders.text.name, cache, work, progress, items,
           functools.partial(run, "text", batch_size=batch_size * 2))
 

