@@ -38,6 +38,14 @@ class StoreError(MMRecError):
     """A store that is missing, incomplete, tampered with or of another version."""
 
 
+class ReadOnlyStoreError(StoreError):
+    """A change asked of a store marked read-only (STORE/READONLY)."""
+
+
+class AccessError(MMRecError):
+    """An action the session's role may not take, a failed login, or a quota reached."""
+
+
 class EvaluationError(MMRecError):
     """Queries or qrels that cannot be evaluated."""
 

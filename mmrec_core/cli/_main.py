@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from mmrec_core.cli._admin import add_admin_commands
 from mmrec_core.cli._common import progress_printer
 from mmrec_core.cli._recs import add_commands
 from mmrec_core.encoders import DEFAULT_ENCODER
@@ -56,6 +57,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     engine=_engine(args))
     if report.warning:
         print(f"warning: {report.warning}", file=sys.stderr)
+    if args.read_only:
+        from mmrec_core.store import set_read_only
+
+        set_read_only(args.store, True, note="mmrec ingest --read-only")
     summary = report.summary()
     summary["problem_list"] = [p.__dict__ for p in report.problems]
     if args.json:
@@ -84,7 +89,7 @@ def _print_change(summary: dict, change: dict) -> None:
 def cmd_add(args: argparse.Namespace) -> int:
     from mmrec_core.ingest import add
 
-    report = add(args.src, args.store, progress=progress_printer(), engine=_engine(args))
+    report = add(args.src, args.store, progress=progress_printer(), engine=_engine(args), force=args.force)
     summary = report.summary()
     summary["problem_list"] = [p.__dict__ for p in report.problems]
     if args.json:
@@ -108,7 +113,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
             ids += [line.strip() for line in Path(args.ids_file).read_text(encoding="utf-8").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as exc:
             raise StoreError(f"cannot read --ids-file {args.ids_file}: {exc}") from None
-    store, change = remove_items(args.store, ids)
+    store, change = remove_items(args.store, ids, force=args.force)
     summary = {"store": str(store.path), "version": store.version, "items": store.n_items, "change": change.to_json()}
     if args.json:
         print(json.dumps(summary))
@@ -247,18 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="index backend: faiss (default for a new store), milvus (Milvus Lite inside the "
                    "store) or milvus://HOST:PORT[/COLLECTION] (a Milvus server); default: the store's own")
     _engine_args(p)
+    p.add_argument("--read-only", action="store_true", help="mark the new store read-only (add and remove refuse)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("add", help="add a catalog's items to a store in place (an id it holds is replaced)")
     p.add_argument("src", help="catalog folder, catalog.csv or .zip")
     p.add_argument("--store", required=True)
     _engine_args(p)
+    p.add_argument("--force", action="store_true", help="add even to a read-only store (its owner)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_add)
     p = sub.add_parser("remove", help="remove items from a store in place")
     p.add_argument("--store", required=True)
     p.add_argument("--ids", help="comma-separated item ids")
     p.add_argument("--ids-file", help="a file with one item id per line")
+    p.add_argument("--force", action="store_true", help="remove even from a read-only store (its owner)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_remove)
     p = sub.add_parser("search", help="top-K items for a query")
@@ -294,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("strategies", help="list the fusion strategies")
     p.set_defaults(func=cmd_strategies)
     add_commands(sub)
+    add_admin_commands(sub)
     return parser
 
 

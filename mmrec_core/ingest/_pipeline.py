@@ -21,7 +21,7 @@ from mmrec_core.ingest._cache import EmbeddingCache, content_key
 from mmrec_core.ingest._engine import Batch, EncodingEngine, Job
 from mmrec_core.ingest._engines import get_engine
 from mmrec_core.retrieval import MODALITIES, IndexConfig
-from mmrec_core.store import Change, Rows, Store, add_items, open_store, store_media, write_store
+from mmrec_core.store import Change, Rows, Store, add_items, check_writable, open_store, store_media, write_store
 from mmrec_core.vectors import l2_normalize
 
 Progress = Callable[[str, int, int], None]
@@ -138,18 +138,21 @@ def add(
     progress: Progress = _no_progress,
     batch_size: int = 32,
     engine: str | EncodingEngine = "local",
+    force: bool = False,
 ) -> IngestReport:
     """Embed the items of `src` with the store's own encoder and add them to the live store in place.
 
     An id the store holds already is replaced. The store's audio scaler is kept (the stored vectors
-    stay comparable). A catalog none of whose items can be encoded raises CatalogError, store untouched.
+    stay comparable). A catalog none of whose items can be encoded raises CatalogError, store untouched; a
+    read-only store raises ReadOnlyStoreError before anything is encoded (force: its owner adds anyway).
     """
+    check_writable(store_path, force=force)
     live = open_store(store_path)
     spec = spec_of_vectors(live.manifest["encoder"])  # an earlier aligned checkpoint's store grows with it
 
     def write(catalog: Catalog, encoders: EncoderSet, spec: str, work: _Work) -> tuple[Store, Change]:
         rows, _ = _assemble(catalog, Path(store_path), encoders, work, live.scaler)
-        return add_items(store_path, rows, encoder=_encoder_info(encoders, spec), report=_report(work))
+        return add_items(store_path, rows, encoder=_encoder_info(encoders, spec), report=_report(work), force=force)
 
     return _run(src, store_path, spec, cache, progress, batch_size, write, get_engine(engine))
 

@@ -77,3 +77,32 @@ def store_media(path: Path, src: Path, key: str) -> str:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
     return rel
+
+
+READ_ONLY_FILE = "READONLY"  # its presence marks the store read-only; its text says who marked it and why
+
+
+def is_read_only(path: str | Path) -> bool:
+    return (Path(path) / READ_ONLY_FILE).is_file()
+
+
+def set_read_only(path: str | Path, on: bool, *, note: str = "") -> None:
+    """Mark the store read-only (or writable again). Items, versions and indexes are untouched."""
+    marker = Path(path) / READ_ONLY_FILE
+    if not (Path(path) / "CURRENT").is_file():
+        from mmrec_core.errors import StoreError
+
+        raise StoreError(f"no store at {path}")
+    if on:
+        atomic_write(marker, (note or "read-only") + "\n")
+    else:
+        marker.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path, *, force: bool = False) -> None:
+    """ReadOnlyStoreError unless the store may change (or the owner forces it)."""
+    if is_read_only(path) and not force:
+        from mmrec_core.errors import ReadOnlyStoreError
+
+        raise ReadOnlyStoreError(f"store {Path(path).name} is read-only: nothing was changed (its owner can add or "
+                                 f"remove with --force, or make it writable: mmrec readonly {path} off)")

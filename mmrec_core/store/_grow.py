@@ -13,7 +13,7 @@ from mmrec_core.catalog.video import FrameTable
 from mmrec_core.errors import StoreError
 from mmrec_core.retrieval import MODALITIES, AnnIndex, IndexConfig, Retriever, backend_of
 from mmrec_core.store import _columns as col
-from mmrec_core.store._files import writing
+from mmrec_core.store._files import check_writable, writing
 from mmrec_core.store._read import FORMAT_VERSION, Store, open_store
 from mmrec_core.store._write import (Change, Rows, append_rows, build_manifest, commit_version, count_videos,
                                      drift_reference, drop_orphans, new_generation)
@@ -62,10 +62,11 @@ def _live_v2(path: Path) -> Store:
     return store if store.manifest["format_version"] == FORMAT_VERSION else _rewrite(store)
 
 def add_items(path: str | Path, rows: Rows, *, encoder: Mapping[str, Any],
-              report: Sequence[Mapping[str, str]] = ()) -> tuple[Store, Change]:
+              report: Sequence[Mapping[str, str]] = (), force: bool = False) -> tuple[Store, Change]:
     """Append rows to the live store (an id that exists is replaced); indexes take them without retraining
-    unless they drifted. Returns the new live version and what changed."""
+    unless they drifted. Returns the new live version and what changed. A read-only store refuses (unless force)."""
     path = Path(path)
+    check_writable(path, force=force)
     ids = [str(it["id"]) for it in rows.items]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
@@ -89,9 +90,11 @@ def add_items(path: str | Path, rows: Rows, *, encoder: Mapping[str, Any],
         store = _grow(live, rows, gone, new, list(live.report) + [dict(r) for r in report], change)
         return _maybe_compact(store, Change(change.added, change.replaced, 0, store.manifest["last_change"]["index"]))
 
-def remove_items(path: str | Path, ids: Sequence[str]) -> tuple[Store, Change]:
-    """Remove items by id (their rows become dead; indexes drop them). StoreError names unknown ids."""
+def remove_items(path: str | Path, ids: Sequence[str], *, force: bool = False) -> tuple[Store, Change]:
+    """Remove items by id (their rows become dead; indexes drop them). StoreError names unknown ids; a read-only
+    store refuses (unless force)."""
     path = Path(path)
+    check_writable(path, force=force)
     ids = list(dict.fromkeys(str(i).strip() for i in ids if str(i).strip()))
     if not ids:
         raise StoreError("give at least one item id to remove")
