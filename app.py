@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages import _access as access
 from pages import _encoders
 from pages import _state as state
 from pages import _ui as ui
@@ -11,6 +12,7 @@ from pages import _ui as ui
 ICON = Path(__file__).parent / "assets" / "icon.png"
 st.set_page_config(page_title="mmrec: multimodal search", page_icon=str(ICON), layout="wide")  # a local file: no icon fetch
 state.init_state()
+access.gate()  # a shared dashboard that refuses anonymous visitors asks them to sign in first
 
 PAGES = {
     "search": st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search", default=True),
@@ -30,6 +32,7 @@ if wanted in PAGES and wanted != name:
     st.switch_page(PAGES[wanted])
 
 ui.sidebar(controls=name not in LIVE)
+access.sidebar_box()
 state.sync_url(name)
 state.show_flash()
 _encoders.encode_panel()

@@ -15,6 +15,7 @@ from mmrec_core.encoders.aligned import current_digest
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.store import Store
 from pages import _state as state
+from pages import _access as access
 from pages import _stores as stores
 
 ss = st.session_state
@@ -116,6 +117,7 @@ def encode_variant(store: Store, spec: str, target: str) -> None:
 
     root = session.stores_root()
     try:
+        access.require_editor("Encoding a store with another encoder")
         if spec.startswith("openclip") and ":" not in spec:
             raise StoreError("name the open_clip model: openclip:ARCH@/path/to/checkpoint or openclip:ARCH/TAG")
         if (root / target).exists():

@@ -13,8 +13,9 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from mmrec_core import recs, session
-from mmrec_core.errors import MMRecError
+from mmrec_core.errors import AccessError, MMRecError
 from mmrec_core.store import Store
+from pages import _access as access
 from pages import _state as state
 from pages import _stores as stores
 from pages import _ui as ui
@@ -98,8 +99,13 @@ def upload_interactions(store: Store, widget_key: str) -> None:
         return
     result: dict[str, Any] = {"name": up.name, "summary": None, "bad": [], "error": None}
     try:
+        access.require_editor("Keeping interactions with a store")
+        if access.read_only(store.path.name):
+            raise AccessError(f"store {store.path.name} is read-only")
         report = recs.attach_interactions(store, up.getvalue())
         result.update(summary=report.summary(), bad=recs.bad_rows_table(report))
+    except AccessError as exc:
+        result.update(error=str(exc))
     except recs.InteractionsError as exc:
         bad = getattr(exc, "report", None)
         result.update(error=str(exc), bad=recs.bad_rows_table(bad) if bad is not None else [])
@@ -124,6 +130,9 @@ def train(store: Store, report: recs.LoadReport, models: Sequence[str], *, epoch
     order = recs.fit_order(models)
     bar, progress = _bar("Training", order)
     try:
+        access.require_editor("Training models")
+        if access.read_only(store.path.name):
+            raise AccessError(f"store {store.path.name} is read-only: its models are kept as they are")
         with _train_lock(), stores.heavy("Training"):
             engine = recs.train(store, report, models, epochs=epochs, progress=progress)
     except MMRecError as exc:
@@ -163,6 +172,7 @@ def build_movielens() -> None:
                      else f"MovieLens 100K: {stage}")
 
     try:
+        access.require_editor("Building MovieLens 100K")
         with stores._build_lock():
             if not (root / name / "CURRENT").is_file():
                 shutil.rmtree(root / name, ignore_errors=True)  # a leftover without CURRENT

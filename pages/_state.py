@@ -48,6 +48,7 @@ def init_state() -> None:
     ss.setdefault("search_cache", {})  # {"key": ..., "cands": Candidates | None, "error": str | None}
     ss.setdefault("flash", [])  # (kind, message) shown once on the next run
     ss.setdefault("encode_request", None)  # an encoder the current catalog has no store for yet
+    ss.setdefault("user", None)  # a signed-in access.User on a shared dashboard (see pages/_access.py)
 
 
 def set_view(**changes: Any) -> None:

@@ -15,7 +15,7 @@ import streamlit as st
 from mmrec_core import session
 from mmrec_core.catalog import Catalog
 from mmrec_core.encoders import DEFAULT_ENCODER
-from mmrec_core.errors import MMRecError
+from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.query import Engine
 from mmrec_core.store import list_stores, open_store, sweep_stale_uploads
 from pages._state import APP_FILE, set_view, ss
@@ -119,6 +119,20 @@ def open_video_demo() -> None:
 def store_names() -> list[str]:
     _swept(str(session.stores_root()))
     return [p.name for p in list_stores(session.stores_root())]
+
+
+def delete_store(name: str) -> None:
+    """Remove store `name` from disk: renamed aside at once (no session opens it after), then its files removed.
+    Sessions that have it open fall back to the demo on their next run (engine() finds no store there)."""
+    path = session.stores_root() / session.valid_store_name(name)
+    if not (path / "CURRENT").is_file():
+        raise StoreError(f"no store named {name!r}")
+    with _build_lock():
+        aside = path.with_name(f".deleted-{name}-{os.getpid()}")
+        os.rename(path, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    if ss.view.store == name:
+        set_view(store=session.DEFAULT_STORE, items=())
 
 
 def ingest_with_progress(src: Path | Catalog, dest: Path, label: str, encoder: str = DEFAULT_ENCODER):

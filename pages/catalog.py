@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from mmrec_core import insight, session
-from mmrec_core.errors import MMRecError, StoreError
-from mmrec_core.store import open_store
+from mmrec_core.errors import MMRecError, ReadOnlyStoreError, StoreError
+from mmrec_core.store import open_store, set_read_only
+from pages import _access as access
 from pages import _cards as cards
 from pages import _state as state
 from pages import _stores as stores
@@ -23,6 +24,7 @@ def add_catalog(name: str, files: list) -> None:
     """Stage the upload, ingest into a temporary store, then move it into place; nothing existing is touched."""
     root = session.stores_root()
     try:
+        access.check_upload(sum(f.size for f in files))
         name = session.valid_store_name(name)
         if (root / name).exists():
             raise StoreError(f"a store named {name!r} exists already; choose another name")
@@ -40,6 +42,7 @@ def add_catalog(name: str, files: list) -> None:
     except MMRecError as exc:
         st.error(f"Could not add the catalog: {exc}")
         return
+    access.mark_owner(name)
     stores.open_store_view(name)
     summary = report.summary()
     state.flash("success", f"Store {name!r}: {summary['items']} items ({', '.join(f'{m} {c}' for m, c in summary['counts'].items())}), "
@@ -50,6 +53,9 @@ def add_catalog(name: str, files: list) -> None:
 def add_to_store(name: str, files: list) -> None:
     """Encode the upload with the store's encoder and add its items to the open store in place."""
     try:
+        if access.read_only(name):
+            raise ReadOnlyStoreError(f"store {name} is read-only")
+        access.check_upload(sum(f.size for f in files))
         if not files:
             raise StoreError("choose a .zip catalog, or catalog.csv together with its media files")
         report = stores.add_with_progress(name, [(f.name, f.getvalue()) for f in files])
@@ -67,14 +73,57 @@ def add_to_store(name: str, files: list) -> None:
 st.title("Catalog")
 tab_items, tab_problems, tab_add, tab_stores = st.tabs(["Items", "Problems", "Add a catalog", "Stores on disk"])
 
-with tab_add:
+
+def delete_store(name: str) -> None:
+    """Delete a store for good (an editor, after confirming; never a read-only one)."""
+    try:
+        access.require_editor("Deleting a store")
+        if access.read_only(name):
+            raise ReadOnlyStoreError(f"store {name} is read-only: make it writable first")
+        stores.delete_store(name)
+    except MMRecError as exc:
+        st.error(f"Could not delete {name!r}: {exc}")
+        return
+    state.flash("success", f"Store {name!r} deleted.")
+    st.rerun()
+
+
+def stores_admin() -> None:
+    """Editors: mark a store read-only or writable, delete one (with confirmation)."""
+    names = [n for n in stores.store_names() if not (access.settings().shared and n in access.DEMOS)]
+    if not names:
+        return
+    pick, what, go = st.columns([2, 2, 1], vertical_alignment="bottom")
+    name = pick.selectbox("Store", names, key="admin_store")
+    ro = access.read_only(name)
+    action = what.selectbox("Action", ["Make writable" if ro else "Make read-only", "Delete…"], key="admin_action")
+    if action == "Delete…":
+        sure = st.checkbox(f"Yes, delete {name} and its files for good", key=f"admin_sure_{name}", disabled=ro)
+        if go.button("Delete", type="primary", disabled=ro or not sure, key="admin_delete"):
+            delete_store(name)
+    elif go.button("Apply", key="admin_apply"):
+        try:
+            access.require_editor("Changing a store")
+            set_read_only(session.stores_root() / name, not ro, note=f"marked in the dashboard by {ss.get('user') or 'an editor'}")
+        except MMRecError as exc:
+            st.error(str(exc))
+        else:
+            st.rerun()
+
+
+def add_form() -> None:
+    """Upload a catalog into a new store or into the open one (editors; never into a read-only store)."""
     st.markdown("Upload a **.zip** holding `catalog.csv` and its media, or **catalog.csv plus its media files** "
                 "(columns `id,title,description,image,audio,video,tags`; media paths relative to the CSV). "
                 "A video's frames join the image side and its soundtrack the audio side. "
                 "Bad rows and files are reported and skipped; the rest is kept.")
-    target = st.radio("Where to", ["A new store", f"Add to this store ({ss.view.store})"], key="add_target",
+    ro = access.read_only(ss.view.store)
+    targets = ["A new store"] + ([] if ro else [f"Add to this store ({ss.view.store})"])
+    target = st.radio("Where to", targets, key="add_target",
                       horizontal=True, help="Adding encodes only the new items, with the store's own encoder; an id the "
                       "store holds already is replaced. The store keeps its index (no rebuild unless it has drifted).")
+    if ro:
+        st.caption(f"Store {ss.view.store} is read-only: nothing can be added to it or removed from it.")
     into_open = target != "A new store"
     with st.form("add-catalog", clear_on_submit=False):
         name = st.text_input("Name of the new store", value="my-catalog", max_chars=40, key="new_store_name",
@@ -85,7 +134,17 @@ with tab_add:
         submitted = st.form_submit_button("Add the items" if into_open else "Ingest", type="primary")
     if submitted:
         (add_to_store if into_open else add_catalog)(ss.view.store if into_open else name, files or [])
-    if ss.view.store != stores.VIDEO_DEMO_STORE and (stores.VIDEO_DEMO_SRC / "catalog.csv").is_file():
+
+
+with tab_add:
+    if access.can_edit():
+        add_form()
+    else:
+        st.info("Viewers search, tune the weights, keep a profile and explore every page; adding catalogs is for "
+                "editors (sign in from the sidebar).")
+    built = stores.VIDEO_DEMO_STORE in stores.store_names()
+    if (ss.view.store != stores.VIDEO_DEMO_STORE and (stores.VIDEO_DEMO_SRC / "catalog.csv").is_file()
+            and (built or access.can_edit())):
         st.caption("Or try video: 30 short real clips from Debian packages (see assets/video/SOURCES.md).")
         if st.button("Open the video demo", icon=":material/movie:", key="video-demo"):
             try:
@@ -103,11 +162,14 @@ with tab_stores:
         try:
             s = open_store(session.stores_root() / path_name)
             rows.append({"store": path_name, "items": s.n_items, **s.counts(), "problems": len(s.report),
-                         "version": s.version, "created": s.manifest.get("created"), "encoder": s.encoder})
+                         "version": s.version, "created": s.manifest.get("created"), "encoder": s.encoder,
+                         "read-only": access.read_only(path_name)})
         except MMRecError as exc:
             rows.append({"store": path_name, "problems": str(exc)})
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     st.caption("Switch store with the picker in the sidebar.")
+    if access.can_edit():
+        stores_admin()
 
 eng = ui.require_engine()
 store = eng.store

@@ -10,6 +10,7 @@ from mmrec_core.recs import (ML100K_STORE, SPLITS, LoadReport, RecEngine, bad_ro
 from mmrec_core.session import md_escape
 from pages import _cards as cards
 from pages import _recs as recs
+from pages import _access as access
 from pages import _state as state
 from pages import _stores as stores
 from pages import _ui as ui
@@ -28,6 +29,10 @@ st.caption("Models that learn from interactions (who liked what) in the open sto
 
 
 def upload_box() -> None:
+    if not access.can_edit() or access.read_only(name):
+        st.caption("Interactions are kept with a store by its editors (sign in from the sidebar)."
+                   if not access.can_edit() else f"Store {md_escape(name)} is read-only: its interactions stay as they are.")
+        return
     st.file_uploader("Upload interactions.csv for this store (columns user_id, item_id, optional rating, timestamp)",
                      type=["csv"], key="rec_inter", on_change=recs.upload_interactions, args=(store, "rec_inter"))
     last = ss.rec_upload.get(name)
@@ -62,6 +67,8 @@ def offer_interactions() -> None:
             st.warning(missing)
         if ML100K_STORE in stores.store_names():
             st.button("Open MovieLens 100K", on_click=state.set_view, kwargs={"store": ML100K_STORE, "items": ()})
+        elif not access.can_edit():
+            st.caption("Building it is for editors (sign in from the sidebar).")
         elif st.button("Build MovieLens 100K", type="primary", key="rec_build_ml", disabled=missing is not None):
             recs.build_movielens()
 
@@ -81,7 +88,10 @@ def train_tab(report: LoadReport) -> None:
     picked = recs.widget(st.multiselect, "Models to train", "train_models", list(MODELS),
                          help="\n".join(f"- **{n}**: {d}" for n, d in MODELS.items()))
     epochs = recs.widget(st.number_input, "Hybrid training epochs", "epochs", 1, 200, step=1)
-    if st.button("Train", type="primary", key="rec_train", disabled=not picked):
+    if not access.can_edit() or access.read_only(name):
+        st.caption("Training saves models with the store: for editors (sign in from the sidebar)."
+                   if not access.can_edit() else f"Store {md_escape(name)} is read-only: its models stay as they are.")
+    elif st.button("Train", type="primary", key="rec_train", disabled=not picked):
         recs.train(store, report, picked, epochs=int(epochs))
     trained = trained_models(store)
     if trained:

@@ -106,3 +106,31 @@ def check_writable(path: str | Path, *, force: bool = False) -> None:
 
         raise ReadOnlyStoreError(f"store {Path(path).name} is read-only: nothing was changed (its owner can add or "
                                  f"remove with --force, or make it writable: mmrec readonly {path} off)")
+
+
+OWNER_FILE = "OWNER"  # who uploaded the store, on a shared dashboard (for the per-editor disk quota)
+
+
+def disk_bytes(path: str | Path) -> int:
+    """Bytes the store's files take on disk (each hard-linked file once)."""
+    seen, total = set(), 0
+    for p in Path(path).rglob("*"):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if p.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
+def owner_of(path: str | Path) -> str:
+    try:
+        return (Path(path) / OWNER_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def set_owner(path: str | Path, name: str) -> None:
+    atomic_write(Path(path) / OWNER_FILE, name + "\n")

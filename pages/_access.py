@@ -1,0 +1,136 @@
+"""Who is looking (Streamlit glue over mmrec_core.access): the session's role, sign-in and out, the editors' gates.
+
+In local mode everyone is an editor and none of this shows. In shared mode a visitor is a viewer (or is asked to
+sign in first, `anonymous = "refuse"`), and every action that writes to the server's disk asks `can_edit()` twice:
+before its control is drawn, and again when it runs (a replayed widget message meets the second check).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from mmrec_core import access, session
+from mmrec_core.errors import AccessError
+from mmrec_core.store import is_read_only
+from pages._state import ss
+
+DEMOS = (session.DEFAULT_STORE, "videos")  # built in: read-only when the dashboard is shared
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> access.Settings:
+    return access.load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def throttle() -> access.LoginThrottle:
+    return access.LoginThrottle()  # one per process: every session's failures count
+
+
+@st.cache_resource(show_spinner=False)
+def quota() -> access.UploadQuota:
+    return access.UploadQuota(settings().uploads_per_hour)
+
+
+def role() -> str | None:
+    """'editor', 'viewer', or None (shared, anonymous visitors refused, nobody signed in)."""
+    if not settings().shared:
+        return "editor"
+    user = ss.get("user")
+    if user is not None:
+        return user.role
+    return "viewer" if settings().anonymous == "viewer" else None
+
+
+def can_edit() -> bool:
+    return role() == "editor"
+
+
+def require_editor(what: str) -> None:
+    """AccessError unless this session may `what` (the second check, where the action runs)."""
+    if not can_edit():
+        raise AccessError(f"{what} needs an editor: sign in as one (this dashboard is shared; viewers search and explore)")
+
+
+def read_only(name: str) -> bool:
+    """Whether store `name` refuses additions: marked so, or a built-in demo of a shared dashboard."""
+    return is_read_only(session.stores_root() / name) or (settings().shared and name in DEMOS)
+
+
+def session_key() -> str:
+    """This browser session's key for quotas (not its address: many people may share one)."""
+    if "quota_key" not in ss:
+        ss.quota_key = secrets.token_hex(8)
+    return ss.quota_key
+
+
+def _sign_in(name: str, password: str) -> None:
+    client = str(st.context.ip_address or "unknown")
+    try:
+        users = access.load_users(settings().users_file)
+        ss.user = access.login(users, throttle(), name, password, client=client)
+        ss.login_error = None
+    except AccessError as exc:
+        ss.login_error = str(exc)
+
+
+def sign_in_form(where) -> None:
+    with where.form("sign-in", clear_on_submit=True):
+        name = st.text_input("User name", key="login_name")
+        password = st.text_input("Password", type="password", key="login_password")
+        if st.form_submit_button("Sign in"):
+            _sign_in(name, password)
+            st.rerun()
+    if ss.get("login_error"):
+        where.error(ss.login_error)
+
+
+def sidebar_box() -> None:
+    """Shared mode: who is signed in and a way out, or the sign-in for editors."""
+    if not settings().shared:
+        return
+    user = ss.get("user")
+    with st.sidebar:
+        if user is not None:
+            st.caption(f"Signed in as **{session.md_escape(user.name)}** ({user.role})")
+            st.button("Sign out", key="sign-out", on_click=ss.__setitem__, args=("user", None))
+        else:
+            with st.expander("Editors: sign in", expanded=bool(ss.get("login_error"))):
+                sign_in_form(st)
+                st.caption("Viewers need no account: search, weights, Why, your profile and the map are open.")
+
+
+def gate() -> None:
+    """Stop the page here for a visitor the settings refuse, with the sign-in form."""
+    if role() is not None:
+        return
+    st.title("mmrec")
+    st.info("This dashboard is shared with its editors only: sign in to continue.")
+    sign_in_form(st)
+    st.stop()
+
+
+def check_upload(nbytes: int) -> None:
+    """AccessError before an upload is stored: the editor's role, the session's uploads this hour, the disk quotas."""
+    from mmrec_core.store import disk_bytes, owner_of
+
+    require_editor("Adding a catalog")
+    if not settings().shared:
+        return
+    root = session.stores_root()
+    uploaded = [p for p in root.iterdir() if (p / "CURRENT").is_file() and p.name not in DEMOS] if root.is_dir() else []
+    gb = nbytes / 1e9
+    access.check_disk(sum(disk_bytes(p) for p in uploaded) / 1e9, gb, settings().upload_disk_gb, whose="All")
+    me = ss.user.name
+    mine = sum(disk_bytes(p) for p in uploaded if owner_of(p) == me) / 1e9
+    access.check_disk(mine, gb, settings().upload_disk_gb_per_editor, whose=f"{me}'s")
+    quota().take(session_key())
+
+
+def mark_owner(name: str) -> None:
+    from mmrec_core.store import set_owner
+
+    if settings().shared and ss.get("user") is not None:
+        set_owner(session.stores_root() / name, ss.user.name)

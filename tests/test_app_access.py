@@ -1,0 +1,97 @@
+"""A shared dashboard in AppTest: viewers see no writing control and cannot write by a crafted run; editors sign in
+(wrong passwords counted and slowed), upload, and sign out; a dashboard refusing anonymous visitors asks first."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmrec_core import access
+from tests.test_app import home, new_app, ok  # noqa: F401  (fixture and helpers)
+
+CSV = b"id,title,description\nn1,Note one,a short note\nn2,Note two,another note\n"
+
+
+@pytest.fixture
+def shared(home, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MMREC_MODE", "shared")
+    monkeypatch.setenv("MMREC_USERS", str(home / "users.toml"))
+    access.save_user(home / "users.toml", "alice", "correct horse", "editor")
+    from pages import _access
+
+    for cached in (_access.settings, _access.throttle, _access.quota):
+        cached.clear()
+    yield home
+    for cached in (_access.settings, _access.throttle, _access.quota):
+        cached.clear()
+
+
+def catalog(at):
+    return at.switch_page("pages/catalog.py").run()
+
+
+def uploaders(at) -> set[str]:
+    return {u.key for u in at.get("file_uploader")}
+
+
+def sign_in(at, name: str, password: str):
+    at.text_input(key="login_name").set_value(name)
+    at.text_input(key="login_password").set_value(password)
+    return next(b for b in at.get("form_submit_button") if b.label == "Sign in").click().run()
+
+
+def test_a_viewer_sees_no_writing_control_and_the_demo_is_read_only(shared):
+    at = catalog(new_app())
+    ok(at)
+    assert "catalog_files" not in uploaders(at) and "rec_inter" not in uploaders(at)
+    assert any("adding catalogs is for editors" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key in ("admin_delete", "admin_apply")]
+    at.switch_page("pages/recommend.py").run()
+    ok(at)
+    assert not [b for b in at.button if b.key in ("rec_train", "rec_build_ml")]
+
+
+def test_an_editor_signs_in_uploads_and_signs_out_and_a_crafted_run_writes_nothing(shared):
+    at = catalog(new_app())
+    at = sign_in(at, "alice", "wrong password")
+    ok(at)
+    assert any(e.value == "wrong user name or password" for e in at.error) and at.session_state["user"] is None
+    at = sign_in(at, "alice", "correct horse")
+    ok(at)
+    assert at.session_state["user"].name == "alice" and "catalog_files" in uploaders(at)
+    assert any("Signed in as **alice** (editor)" in c.value for c in at.sidebar.caption)
+    assert [o for o in at.radio(key="add_target").options] == ["A new store"]  # the demo is read-only when shared
+    at.text_input(key="new_store_name").set_value("notes")
+    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    at = at.form_submit_button[0].click().run()
+    ok(at)
+    store = shared / "stores" / "notes"
+    assert (store / "CURRENT").is_file() and (store / "OWNER").read_text().strip() == "alice"
+    at.switch_page("pages/catalog.py").run()
+    # the form is still on screen: the session signs out, then its upload message is sent again
+    at.text_input(key="new_store_name").set_value("sneaky")
+    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    at.session_state["user"] = None
+    at = at.form_submit_button[0].click().run()
+    assert not (shared / "stores" / "sneaky").exists()
+    assert "catalog_files" not in uploaders(at)
+    at = sign_in(catalog(at), "alice", "correct horse")
+    at.button(key="sign-out").click().run()
+    assert at.session_state["user"] is None and "catalog_files" not in uploaders(catalog(at))
+
+
+def test_repeated_wrong_passwords_are_slowed_down(shared):
+    at = catalog(new_app())
+    for _ in range(access.FREE_TRIES):
+        at = sign_in(at, "alice", "nope nope")
+    at = sign_in(at, "alice", "correct horse")
+    assert any("too many failed logins" in e.value for e in at.error) and at.session_state["user"] is None
+
+
+def test_anonymous_visitors_can_be_refused(shared, monkeypatch):
+    monkeypatch.setenv("MMREC_ANONYMOUS", "refuse")
+    at = new_app()
+    ok(at)
+    assert any("sign in to continue" in i.value for i in at.info) and not at.get("bidi_component")
+    at = sign_in(at, "alice", "correct horse")
+    ok(at)
+    assert at.get("bidi_component")  # the Search page's results
