@@ -29,10 +29,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(home: Path) -> Iterator[str]:
-    """`streamlit run app.py` with MMREC_HOME=home (its stores/ holds the stores); yields the base URL."""
+def app_server(home: Path, **env_vars: str) -> Iterator[str]:
+    """`streamlit run app.py` with MMREC_HOME=home (its stores/ holds the stores) and env_vars; yields the base URL."""
     port = free_port()
-    env = {**os.environ, "MMREC_HOME": str(home)}
+    env = {**os.environ, "MMREC_HOME": str(home), **env_vars}
     log = open(home / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
