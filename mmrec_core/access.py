@@ -47,13 +47,14 @@ class Settings:
     uploads_per_hour: int = 10  # catalog uploads (new stores and additions) per session
     upload_disk_gb: float = 20.0  # every uploaded store together; the built-in demos do not count
     upload_disk_gb_per_editor: float = 5.0  # what one editor's uploaded stores may take
+    prune_uploads_days: float = 0.0  # uploaded stores older than this are deleted (0: never); read-only ones stay
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise AccessError(f"mode {self.mode!r} must be one of {', '.join(MODES)}")
         if self.anonymous not in ANONYMOUS:
             raise AccessError(f"anonymous {self.anonymous!r} must be one of {', '.join(ANONYMOUS)}")
-        for name in ("uploads_per_hour", "upload_disk_gb", "upload_disk_gb_per_editor"):
+        for name in ("uploads_per_hour", "upload_disk_gb", "upload_disk_gb_per_editor", "prune_uploads_days"):
             if not getattr(self, name) >= 0:
                 raise AccessError(f"{name}={getattr(self, name)!r} must be a number >= 0")
 

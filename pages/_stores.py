@@ -17,7 +17,7 @@ from mmrec_core.catalog import Catalog
 from mmrec_core.encoders import DEFAULT_ENCODER
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.query import Engine
-from mmrec_core.store import list_stores, open_store, sweep_stale_uploads
+from mmrec_core.store import list_stores, open_store, prune_uploaded, sweep_stale_uploads
 from pages._state import APP_FILE, set_view, ss
 
 DEMO_SRC = APP_FILE.parent / "assets" / "demo"
@@ -41,8 +41,13 @@ def _build_lock() -> threading.Lock:
 
 @st.cache_resource(show_spinner=False)
 def _swept(root: str) -> int:
-    """Once per process: remove work folders a killed upload or ingest left behind."""
-    return len(sweep_stale_uploads(Path(root)))
+    """Once per process: remove work folders a killed upload or ingest left behind, and uploaded stores past the
+    configured age (settings' prune_uploads_days)."""
+    from pages._access import settings
+
+    days = settings().prune_uploads_days
+    pruned = prune_uploaded(Path(root), days * 86400) if settings().shared and days else []
+    return len(sweep_stale_uploads(Path(root))) + len(pruned)
 
 
 class _Gate:

@@ -116,3 +116,22 @@ def test_the_command_line_marks_refuses_and_forces(tmp_path, tiny_catalog):
     out = mmrec("user", "add", "alice", "--users", tmp_path / "users.toml", "--password-stdin", stdin="correct horse\n")
     assert out.returncode == 0 and "correct horse" not in (tmp_path / "users.toml").read_text()
     assert np.all([access.load_users(tmp_path / "users.toml")["alice"].role == "editor"])
+
+
+def test_old_uploaded_stores_are_pruned_but_never_read_only_or_built_in_ones(tmp_path, tiny_catalog):
+    import os
+
+    from mmrec_core.ingest import ingest
+    from mmrec_core.store import prune_uploaded, set_owner, set_read_only
+
+    root = tmp_path / "stores"
+    for name in ("demo", "old", "kept", "new"):
+        ingest(tiny_catalog, root / name)
+    for name in ("old", "kept", "new"):
+        set_owner(root / name, "alice")
+    set_read_only(root / "kept", True)
+    for name in ("demo", "old", "kept"):
+        os.utime(root / name / "CURRENT", (0, 0))  # written in 1970
+    assert prune_uploaded(root, 86400) == ["old"]
+    assert sorted(p.name for p in root.iterdir()) == ["demo", "kept", "new"]
+    assert prune_uploaded(root, 0) == []  # 0: never

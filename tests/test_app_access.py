@@ -95,3 +95,29 @@ def test_anonymous_visitors_can_be_refused(shared, monkeypatch):
     at = sign_in(at, "alice", "correct horse")
     ok(at)
     assert at.get("bidi_component")  # the Search page's results
+
+
+def test_the_per_editor_disk_quota_refuses_the_next_upload_and_keeps_what_is_there(shared, monkeypatch):
+    (shared / "settings.toml").write_text("upload_disk_gb_per_editor = 0.0001\n")  # 100 kB
+    from pages import _access
+
+    _access.settings.clear()
+    at = sign_in(catalog(new_app()), "alice", "correct horse")
+    at.text_input(key="new_store_name").set_value("first")
+    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    at = at.form_submit_button[0].click().run()
+    ok(at)
+    assert (shared / "stores" / "first" / "CURRENT").is_file()  # under the quota when it started
+    at.switch_page("pages/catalog.py").run()
+    at.text_input(key="new_store_name").set_value("second")
+    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    at = at.form_submit_button[0].click().run()
+    assert any("alice's uploaded stores take" in e.value and "Delete a store first; nothing was stored" in e.value
+               for e in at.error), [e.value for e in at.error]
+    assert not (shared / "stores" / "second").exists()
+    from mmrec_core.query import Engine, Query
+    from mmrec_core.retrieval import Weights
+    from mmrec_core.store import open_store
+
+    hits = Engine(open_store(shared / "stores" / "first")).search(Query(text="a short note"), Weights(), k=2)
+    assert [h.id for h in hits][0] in ("n1", "n2")  # the store that was there is intact and searchable

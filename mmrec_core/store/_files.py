@@ -134,3 +134,24 @@ def owner_of(path: str | Path) -> str:
 
 def set_owner(path: str | Path, name: str) -> None:
     atomic_write(Path(path) / OWNER_FILE, name + "\n")
+
+
+def prune_uploaded(root: str | Path, max_age_s: float, *, now: float | None = None) -> list[str]:
+    """Delete the uploaded stores (those with an OWNER) whose live version is older than `max_age_s`; never a
+    read-only one. Each is renamed aside first, so no reader opens it half-deleted. Returns their names."""
+    import shutil
+    import time
+
+    root, now = Path(root), time.time() if now is None else now
+    gone = []
+    for path in sorted(root.iterdir()) if root.is_dir() and max_age_s > 0 else []:
+        try:
+            old = now - (path / "CURRENT").stat().st_mtime > max_age_s
+        except OSError:
+            continue
+        if old and (path / OWNER_FILE).is_file() and not is_read_only(path):
+            aside = path.with_name(f".pruned-{path.name}-{os.getpid()}")
+            os.rename(path, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+            gone.append(path.name)
+    return gone
