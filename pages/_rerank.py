@@ -145,6 +145,7 @@ def _action() -> None:
         ui.more_like_this(item_id)
     elif kind == "why":
         ss["why-search"] = item_id
+        ss["why-dialog"] = True  # opens once; a later run (a settled weight) does not open it again
 
 
 def results(eng: Engine, cands: Candidates) -> None:
@@ -152,7 +153,15 @@ def results(eng: Engine, cands: Candidates) -> None:
     state.show_flash()  # e.g. a refused message from the page, now rather than on the next full run
     _COMPONENT(key=KEY, data=payload(eng, cands), on_settled_change=_settled, on_action_change=_action)
     why = ss.get("why-search")
-    if why:
+    if why and ss.pop("why-dialog", False):
         hit = next((h for h in every_hit(eng, cands) if h.id == why), None)
         if hit is not None:
-            cards.why_panel(eng, ss.view.text, cands.query, hits=[hit], key="search")
+            _why_dialog(eng, cands, hit)
+
+
+@st.dialog("Why this result", width="large")
+def _why_dialog(eng: Engine, cands: Candidates, hit: Hit) -> None:
+    """The explanation where the eye is: over the cards, not under all of them."""
+    if not ss.get("why-search"):  # its Close button was pressed: the whole page reruns, without the dialog
+        st.rerun()
+    cards.why_panel(eng, ss.view.text, cands.query, hits=[hit], key="search")

@@ -328,10 +328,14 @@ def test_why_explains_a_result_once_and_closes(home):
     assert ex.query_words.words == ("a", "round", "red", "ball")
     rr.settle(at, {"text": 0.1, "image": 0.9, "audio": 0.5})
     ok(at)
-    assert len(at.session_state["explanations"]) == 1  # a weight change re-uses the explanation
+    assert not any(h.value.startswith("Why “") for h in at.subheader)  # the dialog does not come back by itself
+    rr.send(at, action={"kind": "why", "id": item["id"]})
+    ok(at)
+    assert any(h.value.startswith("Why “") for h in at.subheader)
+    assert len(at.session_state["explanations"]) == 1  # opened again: the explanation is re-used
     at.button(key="search-why-close").click().run()
     ok(at)
-    assert not any(h.value.startswith("Why “") for h in at.subheader)
+    assert not any(h.value.startswith("Why “") for h in at.subheader) and at.session_state["why-search"] is None
 
 
 def test_profile_offers_the_weights_that_explain_the_likes(home):

@@ -191,7 +191,11 @@ def test_weights_rerank_in_the_page_exactly_as_the_library_and_the_server_hears_
     pg.get_by_text(re.compile("^Why “")).wait_for(timeout=60_000)
     settle(pg)
     assert not pg.locator('[data-testid="stException"]').count()
+    assert pg.get_by_role("dialog").count() == 1  # the explanation opens over the cards, where the eye is
     pg.screenshot(path=OUT / "search-rerank.png", full_page=True)
+    pg.get_by_role("dialog").get_by_test_id("stButton").get_by_role("button", name="Close").click()
+    pg.get_by_role("dialog").wait_for(state="detached", timeout=60_000)
+    settle(pg)
     pg.locator(f'.rr-card[data-id="{first}"] button[data-action=similar]').click()
     pg.get_by_role("button", name=re.compile("more like:")).wait_for(timeout=60_000)
     pg.locator(".rr-card").first.wait_for(timeout=60_000)
