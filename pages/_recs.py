@@ -120,7 +120,9 @@ def _bar(label: str, order: Sequence[str]) -> tuple[Any, Callable[[str, int, int
         name = stage.partition(":")[0]
         i = order.index(name) if name in order else 0
         frac = (i + (done / total if total else 1.0)) / max(len(order), 1)
-        bar.progress(min(frac, 1.0), text=f"{label}: {stage.replace(':', ' ')} {done}/{total}")
+        step = stage.partition(":")[2] or "done"
+        bar.progress(min(frac, 1.0), text=f"{label} {min(frac, 1.0):.0%} of it all: model {i + 1} of {len(order)} "
+                                          f"({name}), {step} {done}/{total}")
 
     return bar, progress
 

@@ -216,3 +216,11 @@ def test_a_dashboard_profile_becomes_a_history(planted, engine):
     assert history.rows == (10,) and len(history.uploads) == 1 and history.user_id is None
     ids = [h.id for h in engine.recommend(history, model="hybrid", k=5)]
     assert sum(int(i[1:]) % CLUSTERS == 1 for i in ids) >= 4
+
+
+def test_a_model_with_nothing_to_go_on_adds_nothing_to_a_blends_split(engine):
+    from mmrec_core.recs._models.base import History
+
+    hits = engine.recommend(History(), model="blend", k=5)  # no likes: item-kNN and content have no signal
+    assert hits and all(h.contributions["itemknn"] == 0 and h.contributions["content"] == 0 for h in hits)
+    assert all(abs(sum(h.contributions.values()) - h.score) < 1e-5 for h in hits)

@@ -75,7 +75,9 @@ class Blend:
             ok = s.valid & candidate
             if ok.any():
                 lo, span = float(s.scores[ok].min()), float(np.ptp(s.scores[ok]))
-                col = (s.scores - lo) / span if span > 0 else np.ones(n, np.float32)
+                # a model whose scores are all alike here has nothing to say (item-kNN without likes): it adds 0,
+                # not its whole weight, so the split shows only the models that ranked anything
+                col = (s.scores - lo) / span if span > 0 else np.zeros(n, np.float32)
                 normed[:, j] = np.where(s.valid, col, 0.0) * (mix[name] / total)
                 valid |= s.valid
         contributions = normed
