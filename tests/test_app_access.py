@@ -18,9 +18,11 @@ def shared(home, monkeypatch):  # noqa: F811
     access.save_user(home / "users.toml", "alice", "correct horse", "editor")
     from pages import _access
 
+    (home / "settings.toml").unlink(missing_ok=True)  # `home` is shared by the module: no test's settings linger
     for cached in (_access.settings, _access.throttle, _access.quota):
         cached.clear()
     yield home
+    (home / "settings.toml").unlink(missing_ok=True)
     for cached in (_access.settings, _access.throttle, _access.quota):
         cached.clear()
 
@@ -121,3 +123,30 @@ def test_the_per_editor_disk_quota_refuses_the_next_upload_and_keeps_what_is_the
 
     hits = Engine(open_store(shared / "stores" / "first")).search(Query(text="a short note"), Weights(), k=2)
     assert [h.id for h in hits][0] in ("n1", "n2")  # the store that was there is intact and searchable
+
+
+def test_an_editor_marks_a_store_read_only_and_deletes_one_after_confirming(shared):
+    from mmrec_core.store import is_read_only
+
+    at = sign_in(catalog(new_app()), "alice", "correct horse")
+    for name in ("keep", "drop"):
+        at.switch_page("pages/catalog.py").run()
+        at.text_input(key="new_store_name").set_value(name)
+        at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+        at = at.form_submit_button[0].click().run()
+        ok(at)
+    at.switch_page("pages/catalog.py").run()
+    assert "demo" not in at.selectbox(key="admin_store").options  # the built-in demo is read-only when shared
+    at.selectbox(key="admin_store").set_value("keep").run()
+    at.selectbox(key="admin_action").set_value("Make read-only").run()
+    at.button(key="admin_apply").click().run()
+    ok(at)
+    marker = (shared / "stores" / "keep" / "READONLY").read_text()
+    assert is_read_only(shared / "stores" / "keep") and "alice" in marker and "scrypt" not in marker
+    at.selectbox(key="admin_store").set_value("drop").run()
+    at.selectbox(key="admin_action").set_value("Delete…").run()
+    assert at.button(key="admin_delete").disabled  # not before the box is ticked
+    at.checkbox(key="admin_sure_drop").check().run()
+    at.button(key="admin_delete").click().run()
+    ok(at)
+    assert not (shared / "stores" / "drop").exists() and (shared / "stores" / "keep" / "CURRENT").is_file()
