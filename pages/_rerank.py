@@ -21,7 +21,7 @@ from mmrec_core import session
 from mmrec_core.catalog.video import clock
 from mmrec_core.errors import MMRecError
 from mmrec_core.query import Engine, Hit
-from mmrec_core.retrieval import Candidates, list_strategies, rank
+from mmrec_core.retrieval import Candidates, Weights, list_strategies, rank
 from mmrec_core.store import Store
 from pages import _cards as cards
 from pages import _state as state
@@ -119,7 +119,7 @@ def every_hit(eng: Engine, cands: Candidates) -> list[Hit]:
     try:
         ranking = rank(cands, view.weights, strategy=strategy, k=len(cands.rows))
     except MMRecError:  # e.g. max pooling with every weight at zero: any order names the items
-        ranking = rank(cands, view.weights.__class__(), strategy="weighted", k=len(cands.rows))
+        ranking = rank(cands, Weights(), strategy="weighted", k=len(cands.rows))
     return eng.hits(ranking, query=cands.query)
 
 
@@ -136,8 +136,8 @@ def _settled() -> None:
 def _action() -> None:
     got = (ss.get(KEY) or {}).get("action") or {}
     kind, item_id = got.get("kind"), str(got.get("id") or "")
-    cands = ss.search_cache.get("cands")
-    if cands is None or not item_id:
+    shown = {it["id"] for it in ss.search_cache.get("rr_items", [])}
+    if ss.search_cache.get("cands") is None or item_id not in shown:  # only a card the page was sent
         return
     if kind in ("like", "dislike"):
         cards.toggle(item_id, "liked" if kind == "like" else "disliked")
@@ -149,7 +149,7 @@ def _action() -> None:
 
 
 def results(eng: Engine, cands: Candidates) -> None:
-    """The weights, the strategy and the ranked cards (the browser re-ranks); under them the Why panel."""
+    """The weights, the strategy and the ranked cards (the browser re-ranks); a card's Why opens in a dialog."""
     state.show_flash()  # e.g. a refused message from the page, now rather than on the next full run
     _COMPONENT(key=KEY, data=payload(eng, cands), on_settled_change=_settled, on_action_change=_action)
     why = ss.get("why-search")

@@ -168,6 +168,9 @@ def test_moving_alpha_reranks_exactly_as_rank_without_reencoding(home):
         assert at.session_state["view"].strategy == "rrf" and at.session_state["view"].weights == Weights.from_alpha(0.35, audio=0.0)
     rr.settle(at, {"text": 1, "image": 1, "audio": 0}, "no-such-strategy")
     assert at.session_state["view"].strategy == "rrf"
+    rr.send(at, action={"kind": "like", "id": "no-such-item"})  # a card the page was never sent
+    ok(at)
+    assert not at.session_state["profiles"].get("demo") or "no-such-item" not in at.session_state["profiles"]["demo"].liked
 
 
 def _store(home: Path):
