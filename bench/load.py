@@ -23,14 +23,14 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers.browser import ARGS, free_port  # noqa: E402  (the browser tests' Chromium flags and port picker)
+from browser_latency import start_server  # noqa: E402  (bench/: the benchmarks' one way to start `streamlit run`)
+from helpers.browser import ARGS  # noqa: E402  (the browser tests' Chromium flags)
 
 QUERIES = ["a penguin", "a round ball", "a red car", "a cat", "a tree", "a guitar", "a house", "a fish",
            "a robot", "an apple", "a star", "a dog barking", "a bell", "a flower", "a boat", "a bird singing"]
@@ -179,19 +179,8 @@ def main() -> None:
     if not (home / "stores" / "demo" / "CURRENT").is_file():
         subprocess.run([sys.executable, "-m", "mmrec_core", "ingest", str(ROOT / "assets" / "demo"),
                         "--store", str(home / "stores" / "demo")], check=True)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                               "--server.headless", "true", "--server.address", "127.0.0.1"], cwd=ROOT,
-                              env={**os.environ, "MMREC_HOME": str(home)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(ROOT, home, subprocess.DEVNULL)
     try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
         cpu0, all0, t0 = cpu_seconds(server.pid), machine_cpu_seconds(), time.perf_counter()
         log = asyncio.run(drive(url, args.sessions, args.minutes * 60, args.timeout))
         cpu, total, wall = cpu_seconds(server.pid) - cpu0, machine_cpu_seconds() - all0, time.perf_counter() - t0

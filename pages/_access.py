@@ -15,8 +15,9 @@ from mmrec_core import access, session
 from mmrec_core.errors import AccessError
 from mmrec_core.store import is_read_only
 from pages._state import ss
+from pages._stores import VIDEO_DEMO_STORE
 
-DEMOS = (session.DEFAULT_STORE, "videos")  # built in: read-only when the dashboard is shared
+DEMOS = (session.DEFAULT_STORE, VIDEO_DEMO_STORE)  # built in: read-only when the dashboard is shared
 
 
 @st.cache_resource(show_spinner=False)

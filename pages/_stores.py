@@ -17,6 +17,7 @@ from mmrec_core.catalog import Catalog
 from mmrec_core.encoders import DEFAULT_ENCODER
 from mmrec_core.errors import MMRecError, StoreError
 from mmrec_core.query import Engine
+from mmrec_core.store import delete_store as remove_store
 from mmrec_core.store import list_stores, open_store, prune_uploaded, sweep_stale_uploads
 from pages._state import APP_FILE, set_view, ss
 
@@ -127,15 +128,12 @@ def store_names() -> list[str]:
 
 
 def delete_store(name: str) -> None:
-    """Remove store `name` from disk: renamed aside at once (no session opens it after), then its files removed.
-    Sessions that have it open fall back to the demo on their next run (engine() finds no store there)."""
+    """Remove store `name` from disk (mmrec_core.store.delete_store). Sessions that have it open fall back to the demo on their next run (engine() finds no store there)."""
     path = session.stores_root() / session.valid_store_name(name)
     if not (path / "CURRENT").is_file():
         raise StoreError(f"no store named {name!r}")
-    with _build_lock():
-        aside = path.with_name(f".deleted-{name}-{os.getpid()}")
-        os.rename(path, aside)
-    shutil.rmtree(aside, ignore_errors=True)
+    with _build_lock():  # not while a build moves a store in
+        remove_store(path)
     if ss.view.store == name:
         set_view(store=session.DEFAULT_STORE, items=())
 

@@ -138,8 +138,7 @@ def set_owner(path: str | Path, name: str) -> None:
 
 def prune_uploaded(root: str | Path, max_age_s: float, *, now: float | None = None) -> list[str]:
     """Delete the uploaded stores (those with an OWNER) whose live version is older than `max_age_s`; never a
-    read-only one. Each is renamed aside first, so no reader opens it half-deleted. Returns their names."""
-    import shutil
+    read-only one (see delete_store). Returns their names."""
     import time
 
     root, now = Path(root), time.time() if now is None else now
@@ -150,8 +149,14 @@ def prune_uploaded(root: str | Path, max_age_s: float, *, now: float | None = No
         except OSError:
             continue
         if old and (path / OWNER_FILE).is_file() and not is_read_only(path):
-            aside = path.with_name(f".pruned-{path.name}-{os.getpid()}")
-            os.rename(path, aside)
-            shutil.rmtree(aside, ignore_errors=True)
+            delete_store(path)
             gone.append(path.name)
     return gone
+
+
+def delete_store(path: str | Path) -> None:
+    """Remove a store: renamed aside at once (no reader opens it half-deleted), then its files removed."""
+    path = Path(path)
+    aside = path.with_name(f".deleted-{path.name}-{os.getpid()}")
+    os.rename(path, aside)
+    shutil.rmtree(aside, ignore_errors=True)
