@@ -2,9 +2,11 @@
 
 Two modes. `local` (the default, `make run` on a laptop): everyone is an editor, no login. `shared`: anonymous
 visitors are viewers (or refused, `anonymous = "refuse"`), editors log in with a password checked against a
-users file of scrypt hashes (`mmrec user add NAME`); nothing is ever stored or logged in clear. A viewer searches,
-tunes weights, keeps a profile in the session and reads every page; an editor also uploads catalogs, adds to and
-removes from stores, trains and saves models, builds MovieLens and deletes stores.
+users file of scrypt hashes (`mmrec user add NAME`); nothing is ever stored or logged in clear. Where Streamlit's
+secrets name an OpenID Connect provider (`[auth]`), people also sign in there: the provider vouches for their email
+and `oidc_editors` says whose email makes an editor (`oidc_user`). A viewer searches, tunes weights, keeps a profile
+in the session and reads every page; an editor also uploads catalogs, adds to and removes from stores, trains and
+saves models, builds MovieLens and deletes stores.
 
 Settings come from `$MMREC_SETTINGS` (default `$MMREC_HOME/settings.toml`, else `.mmrec/settings.toml`), a TOML
 file with the keys of `Settings`; the environment wins: `MMREC_MODE`, `MMREC_ANONYMOUS`, `MMREC_USERS`. Pure:
@@ -32,6 +34,8 @@ MODES = ("local", "shared")
 ROLES = ("viewer", "editor")
 ANONYMOUS = ("viewer", "refuse")
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_PROVIDER = re.compile(r"^[A-Za-z0-9-]{0,64}$")  # Streamlit refuses an underscore in a provider's name
+_IDENTITY = re.compile(r"^([^@\s]+)?@[^@\s]+\.[^@\s]+$")  # "alice@example.com", or "@example.com": the whole domain
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # about 50 ms a check on this CPU, 16 MB: slow to guess, quick to log in
 FREE_TRIES = 3  # failed logins before each further try must wait
 MAX_WAIT_S = 300.0
@@ -48,6 +52,9 @@ class Settings:
     upload_disk_gb: float = 20.0  # every uploaded store together; the built-in demos do not count
     upload_disk_gb_per_editor: float = 5.0  # what one editor's uploaded stores may take
     prune_uploads_days: float = 0.0  # uploaded stores older than this are deleted (0: never); read-only ones stay
+    oidc_provider: str = ""  # the [auth.NAME] of Streamlit's secrets that signs people in; "" is [auth] itself
+    oidc_editors: tuple[str, ...] = ()  # emails, or "@example.com" for a domain: signed in, they are editors
+    oidc_viewers: tuple[str, ...] = ()  # with anonymous = "refuse": who else may come in, as a viewer
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -57,10 +64,24 @@ class Settings:
         for name in ("uploads_per_hour", "upload_disk_gb", "upload_disk_gb_per_editor", "prune_uploads_days"):
             if not getattr(self, name) >= 0:
                 raise AccessError(f"{name}={getattr(self, name)!r} must be a number >= 0")
+        if not isinstance(self.oidc_provider, str) or not _PROVIDER.match(self.oidc_provider):
+            raise AccessError(f"oidc_provider {self.oidc_provider!r} must name an [auth.NAME] section of Streamlit's "
+                              "secrets (letters, digits and -; no underscore), or be \"\" for [auth] itself")
+        for name in ("oidc_editors", "oidc_viewers"):
+            object.__setattr__(self, name, _identities(name, getattr(self, name)))
 
     @property
     def shared(self) -> bool:
         return self.mode == "shared"
+
+
+def _identities(key: str, values: object) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        raise AccessError(f'{key} must be a list of emails or domains, e.g. ["alice@example.com", "@example.com"]')
+    for v in values:
+        if not isinstance(v, str) or not _IDENTITY.match(v.strip()):
+            raise AccessError(f"{key}: {v!r} is neither an email (alice@example.com) nor a domain (@example.com)")
+    return tuple(v.strip().lower() for v in values)
 
 
 def settings_file(env: Mapping[str, str] = os.environ) -> Path:
@@ -198,6 +219,49 @@ def login(users: Mapping[str, User], throttle: LoginThrottle, name: str, passwor
         raise AccessError("wrong user name or password")
     throttle.succeeded(*keys)
     return user
+
+
+def _listed(email: str, patterns: tuple[str, ...]) -> bool:
+    return any(email == p or (p.startswith("@") and email.endswith(p)) for p in patterns)
+
+
+def oidc_user(claims: Mapping[str, object], settings: Settings) -> User:
+    """Someone signed in with OpenID Connect (`claims`: the provider's, as `st.user` holds them) as a User named by
+    their email: an editor where it is in `oidc_editors`, else a viewer where it is in `oidc_viewers` or anonymous
+    visitors are viewers; AccessError where the settings let them in as neither. An email the provider says it has
+    not verified (`email_verified` false) is listed nowhere."""
+    email = claims.get("email")
+    if not isinstance(email, str) or email.count("@") != 1:
+        raise AccessError("the sign-in provider sent no email address (its scopes need \"email\"), so this "
+                          "dashboard cannot tell who you are")
+    email = email.strip().lower()
+    verified = str(claims.get("email_verified", True)).lower() != "false"  # some providers send "false", a string
+    if verified and _listed(email, settings.oidc_editors):
+        return User(email, "editor", "")
+    if (verified and _listed(email, settings.oidc_viewers)) or settings.anonymous == "viewer":
+        return User(email, "viewer", "")
+    raise AccessError(f"{email} is signed in, but this dashboard lets in only the people its settings list "
+                      f"(oidc_editors, oidc_viewers){'' if verified else '; the provider has not verified this email'}")
+
+
+def check_oidc_secrets(auth: Mapping[str, object], provider: str = "") -> None:
+    """AccessError naming what Streamlit's `[auth]` secrets lack for `provider` ("" the default) to sign people in."""
+    where = f"[auth.{provider}]" if provider else "[auth]"
+    section = auth.get(provider) if provider else auth
+    if not isinstance(section, Mapping):
+        raise AccessError(f"settings name oidc_provider = {provider!r}, but Streamlit's secrets have no {where}")
+    redirect = auth.get("redirect_uri")
+    if not isinstance(redirect, str) or not redirect.endswith("/oauth2callback"):
+        raise AccessError(f"[auth] redirect_uri = {redirect!r} must be this dashboard's address followed by "
+                          "/oauth2callback, e.g. \"https://mmrec.example.com/oauth2callback\"")
+    secret = auth.get("cookie_secret")
+    if not isinstance(secret, str) or len(secret) < 32:
+        raise AccessError("[auth] cookie_secret must be a random string of 32 characters or more (it signs who "
+                          "is signed in): python -c 'import secrets; print(secrets.token_hex(32))'")
+    missing = [k for k in ("client_id", "client_secret", "server_metadata_url") if not section.get(k)]
+    if missing:
+        raise AccessError(f"{where} in Streamlit's secrets lacks {', '.join(missing)} (from the provider's registration"
+                          " of this dashboard; server_metadata_url ends in /.well-known/openid-configuration)")
 
 
 class UploadQuota:

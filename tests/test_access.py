@@ -135,3 +135,61 @@ def test_old_uploaded_stores_are_pruned_but_never_read_only_or_built_in_ones(tmp
     assert prune_uploaded(root, 86400) == ["old"]
     assert sorted(p.name for p in root.iterdir()) == ["demo", "kept", "new"]
     assert prune_uploaded(root, 0) == []  # 0: never
+
+
+def test_oidc_settings_list_editors_by_email_or_domain_and_refuse_anything_else(tmp_path):
+    (tmp_path / "settings.toml").write_text('mode = "shared"\noidc_provider = "google"\n'
+                                            'oidc_editors = ["Alice@Example.com", " @corp.example "]\n')
+    s = access.load_settings({"MMREC_HOME": str(tmp_path)})
+    assert (s.oidc_provider, s.oidc_editors, s.oidc_viewers) == ("google", ("alice@example.com", "@corp.example"), ())
+    with pytest.raises(AccessError, match="'alice' is neither an email .* nor a domain"):
+        access.Settings(oidc_editors=["alice"])
+    with pytest.raises(AccessError, match="oidc_viewers must be a list"):
+        access.Settings(oidc_viewers="@example.com")
+    with pytest.raises(AccessError, match="oidc_provider 'my_idp' must name an \\[auth.NAME\\] section"):
+        access.Settings(oidc_provider="my_idp")
+
+
+def test_an_oidc_identity_is_an_editor_only_where_its_verified_email_is_listed():
+    s = access.Settings(mode="shared", oidc_editors=("alice@example.com", "@corp.example"))
+
+    def role(**claims):
+        return access.oidc_user(claims, s).role
+
+    assert role(email="ALICE@example.com", email_verified=True) == "editor"
+    assert access.oidc_user({"email": "Alice@Example.com"}, s).name == "alice@example.com"
+    assert role(email="bob@corp.example") == "editor"  # the whole domain; no email_verified claim: the provider's word
+    assert role(email="bob@example.com") == "viewer"  # another person of a listed person's domain
+    assert role(email="bob@sub.corp.example") == role(email="bob@evilcorp.example") == "viewer"
+    assert role(email="alice@example.com", email_verified=False) == "viewer"
+    assert role(email="alice@example.com", email_verified="false") == "viewer"  # a string, from some providers
+    with pytest.raises(AccessError, match="sent no email address"):
+        access.oidc_user({"sub": "1234"}, s)
+
+
+def test_a_dashboard_refusing_anonymous_visitors_lets_in_only_listed_identities():
+    s = access.Settings(mode="shared", anonymous="refuse", oidc_editors=("alice@example.com",),
+                        oidc_viewers=("@example.com",))
+    assert access.oidc_user({"email": "alice@example.com"}, s).role == "editor"
+    assert access.oidc_user({"email": "bob@example.com"}, s).role == "viewer"
+    with pytest.raises(AccessError, match="mallory@elsewhere.org is signed in, but this dashboard lets in only"):
+        access.oidc_user({"email": "mallory@elsewhere.org"}, s)
+    with pytest.raises(AccessError, match="the provider has not verified this email"):
+        access.oidc_user({"email": "bob@example.com", "email_verified": False}, s)
+
+
+def test_oidc_secrets_missing_what_signing_in_needs_are_named():
+    client = {"client_id": "mmrec", "client_secret": "s3cret",
+              "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"}
+    shared = {"redirect_uri": "https://mmrec.example.com/oauth2callback", "cookie_secret": "x" * 32}
+    good = {**shared, **client}
+    access.check_oidc_secrets(good)
+    access.check_oidc_secrets({**shared, "google": client}, "google")
+    with pytest.raises(AccessError, match=r"oidc_provider = 'okta', but Streamlit's secrets have no \[auth.okta\]"):
+        access.check_oidc_secrets(good, "okta")
+    with pytest.raises(AccessError, match="redirect_uri = 'https://mmrec.example.com/' must be .* /oauth2callback"):
+        access.check_oidc_secrets({**good, "redirect_uri": "https://mmrec.example.com/"})
+    with pytest.raises(AccessError, match="cookie_secret must be a random string of 32 characters"):
+        access.check_oidc_secrets({**good, "cookie_secret": "short"})
+    with pytest.raises(AccessError, match=r"\[auth\] in Streamlit's secrets lacks client_secret, server_metadata_url"):
+        access.check_oidc_secrets({k: v for k, v in good.items() if k not in ("client_secret", "server_metadata_url")})
