@@ -3,11 +3,17 @@
 In local mode everyone is an editor and none of this shows. In shared mode a visitor is a viewer (or is asked to
 sign in first, `anonymous = "refuse"`), and every action that writes to the server's disk asks `can_edit()` twice:
 before its control is drawn, and again when it runs (a replayed widget message meets the second check).
+
+People sign in with a password (the users file) in this session, or with the OpenID Connect provider of
+Streamlit's secrets (`[auth]`: `st.login`; Streamlit keeps who it is in a signed cookie, read as `st.user`).
+Without an `[auth]` section only the password form shows, as before.
 """
 
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
+from typing import Mapping
 
 import streamlit as st
 
@@ -35,11 +41,41 @@ def quota() -> access.UploadQuota:
     return access.UploadQuota(settings().uploads_per_hour)
 
 
+def oidc() -> Mapping | None:
+    """Streamlit's `[auth]` secrets on a shared dashboard, else None (no secrets file: password sign-in only).
+    AccessError where they lack what signing in needs."""
+    if not settings().shared:
+        return None
+    try:
+        auth = st.secrets["auth"]
+    except (KeyError, FileNotFoundError):  # no [auth], or no secrets file at all
+        return None
+    access.check_oidc_secrets(auth, settings().oidc_provider)
+    return auth
+
+
+def oidc_user() -> access.User | None:
+    """Who signed in with the provider (None: nobody); AccessError where the settings let them in as no one."""
+    if oidc() is None or not st.user.get("is_logged_in"):
+        return None
+    return access.oidc_user(st.user.to_dict(), settings())
+
+
+def current_user() -> access.User | None:
+    """Who is signed in: with a password in this session, else with the provider, else nobody."""
+    if ss.get("user") is not None:
+        return ss.user
+    try:
+        return oidc_user()
+    except AccessError:  # refused, or the secrets are incomplete: the sidebar and the gate say why
+        return None
+
+
 def role() -> str | None:
     """'editor', 'viewer', or None (shared, anonymous visitors refused, nobody signed in)."""
     if not settings().shared:
         return "editor"
-    user = ss.get("user")
+    user = current_user()
     if user is not None:
         return user.role
     return "viewer" if settings().anonymous == "viewer" else None
@@ -88,28 +124,74 @@ def sign_in_form(where) -> None:
         where.error(ss.login_error)
 
 
+def provider_name() -> str:
+    return settings().oidc_provider.capitalize() or "single sign-on"
+
+
+def sign_in_buttons(where, *, provider: bool = True, folded: bool = True) -> None:
+    """The ways in: the provider (where the secrets name one) and, where there is a users file or no provider, the
+    password form."""
+    try:
+        auth = oidc()
+    except AccessError as exc:
+        auth = None
+        where.error(f"Signing in with a provider is not set up right: {exc}")
+    if auth is not None and provider:
+        where.button(f"Sign in with {provider_name()}", key="sign-in-oidc", type="primary", on_click=st.login,
+                     args=(settings().oidc_provider or None,))
+    if auth is not None and not Path(settings().users_file).is_file():
+        return
+    if not folded:
+        sign_in_form(where)
+        return
+    label = "Sign in with a password" if auth is not None else "Editors: sign in"
+    with where.expander(label, expanded=bool(ss.get("login_error"))):
+        sign_in_form(st)
+
+
+def refused_note(where) -> bool:
+    """Signed in with the provider but let in as no one (or it sent no email): say why, offer a way out."""
+    try:
+        if oidc() is None or ss.get("user") is not None or not st.user.get("is_logged_in"):
+            return False
+    except AccessError:
+        return False  # sign_in_buttons says what the secrets lack
+    try:
+        access.oidc_user(st.user.to_dict(), settings())
+    except AccessError as exc:
+        where.warning(str(exc))
+        where.button("Sign out", key="sign-out-oidc", on_click=st.logout)
+        return True
+    return False
+
+
 def sidebar_box() -> None:
-    """Shared mode: who is signed in and a way out, or the sign-in for editors."""
+    """Shared mode: who is signed in and a way out, or the ways to sign in."""
     if not settings().shared:
         return
-    user = ss.get("user")
+    user = current_user()
     with st.sidebar:
         if user is not None:
             st.caption(f"Signed in as **{session.md_escape(user.name)}** ({user.role})")
-            st.button("Sign out", key="sign-out", on_click=ss.__setitem__, args=("user", None))
-        else:
-            with st.expander("Editors: sign in", expanded=bool(ss.get("login_error"))):
-                sign_in_form(st)
-                st.caption("Viewers need no account: search, weights, Why, your profile and the map are open.")
+            if ss.get("user") is not None:
+                st.button("Sign out", key="sign-out", on_click=ss.__setitem__, args=("user", None))
+            else:  # Streamlit forgets the provider's cookie and starts a new session
+                st.button("Sign out", key="sign-out-oidc", on_click=st.logout)
+        refused = user is None and refused_note(st)
+        if user is None or (ss.get("user") is None and user.role != "editor"):  # a viewer may sign in as an editor
+            sign_in_buttons(st, provider=user is None and not refused)
+        if user is None:
+            st.caption("Viewers need no account: search, weights, Why, your profile and the map are open.")
 
 
 def gate() -> None:
-    """Stop the page here for a visitor the settings refuse, with the sign-in form."""
+    """Stop the page here for a visitor the settings refuse, with the ways to sign in."""
     if role() is not None:
         return
     st.title("mmrec")
+    refused = refused_note(st)
     st.info("This dashboard is shared with its editors only: sign in to continue.")
-    sign_in_form(st)
+    sign_in_buttons(st, provider=not refused, folded=False)
     st.stop()
 
 
@@ -124,7 +206,7 @@ def check_upload(nbytes: int) -> None:
     uploaded = [p for p in root.iterdir() if (p / "CURRENT").is_file() and p.name not in DEMOS] if root.is_dir() else []
     gb = nbytes / 1e9
     access.check_disk(sum(disk_bytes(p) for p in uploaded) / 1e9, gb, settings().upload_disk_gb, whose="All")
-    me = ss.user.name
+    me = current_user().name
     mine = sum(disk_bytes(p) for p in uploaded if owner_of(p) == me) / 1e9
     access.check_disk(mine, gb, settings().upload_disk_gb_per_editor, whose=f"{me}'s")
     quota().take(session_key())
@@ -133,5 +215,6 @@ def check_upload(nbytes: int) -> None:
 def mark_owner(name: str) -> None:
     from mmrec_core.store import set_owner
 
-    if settings().shared and ss.get("user") is not None:
-        set_owner(session.stores_root() / name, ss.user.name)
+    user = current_user()
+    if settings().shared and user is not None:
+        set_owner(session.stores_root() / name, user.name)

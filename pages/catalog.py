@@ -104,7 +104,7 @@ def stores_admin() -> None:
     elif go.button("Apply", key="admin_apply"):
         try:
             access.require_editor("Changing a store")
-            who = ss.user.name if ss.get("user") is not None else "an editor (local mode)"
+            who = getattr(access.current_user(), "name", "an editor (local mode)")
             set_read_only(session.stores_root() / name, not ro, note=f"marked read-only in the dashboard by {who}")
         except MMRecError as exc:
             st.error(str(exc))
