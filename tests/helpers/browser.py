@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
 
@@ -29,14 +29,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(home: Path, **env_vars: str) -> Iterator[str]:
-    """`streamlit run app.py` with MMREC_HOME=home (its stores/ holds the stores) and env_vars; yields the base URL."""
+def app_server(home: Path, *, flags: Sequence[str] = (), **env_vars: str) -> Iterator[str]:
+    """`streamlit run app.py` with MMREC_HOME=home (its stores/ holds the stores), env_vars and Streamlit's command
+    line `flags` (e.g. "--secrets.files", PATH); yields the base URL."""
     port = free_port()
     env = {**os.environ, "MMREC_HOME": str(home), **env_vars}
     log = open(home / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+         "--server.address", "127.0.0.1", *flags], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
