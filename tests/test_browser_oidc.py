@@ -36,7 +36,7 @@ def oidc_server(tiny_catalog: Path, tmp_path_factory: pytest.TempPathFactory):
                                            + "\n[auth.test-idp]\n"
                                            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in client.items()))
         with app_server(home, flags=("--secrets.files", str(home / "secrets.toml"))) as url:
-            yield url, idp
+            yield url, idp, home
 
 
 def can_upload(pg, url: str) -> bool:
@@ -53,14 +53,21 @@ def sign_in(pg, idp, email: str) -> None:
     settle(pg)
 
 
-def test_an_editor_signs_in_with_the_provider_uploads_and_signs_out_and_another_email_is_a_viewer(oidc_server):
-    url, idp = oidc_server
+def test_an_editor_signs_in_with_the_provider_uploads_and_signs_out_and_another_email_is_a_viewer(oidc_server,
+                                                                                                   tiny_catalog):
+    url, idp, home = oidc_server
     with browser_page() as pg:
         assert not can_upload(pg, url)
         sign_in(pg, idp, "alice@example.com")
         assert "alice@example.com" in pg.locator('[data-testid="stSidebar"]').inner_text()
         assert "(editor)" in pg.locator('[data-testid="stSidebar"]').inner_text()
         assert can_upload(pg, url)  # a new page load: Streamlit reads who it is from its signed cookie
+        pg.get_by_label("Name of the new store").fill("uploaded")
+        pg.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(tiny_catalog / "catalog.csv"))
+        pg.get_by_role("button", name="Ingest").click()
+        pg.get_by_text("It is now the open store").wait_for(timeout=120_000)
+        settle(pg)
+        assert (home / "stores" / "uploaded" / "OWNER").read_text().strip() == "alice@example.com"
         assert not pg.locator('[data-testid="stException"]').count()
         pg.screenshot(path=OUT / "oidc-editor.png", full_page=True)
         pg.get_by_role("button", name="Sign out").click()  # st.logout: the cookie goes, a new session
