@@ -55,7 +55,7 @@ def minilm_tower() -> Tower:
         ids = torch.ones((2, 7), dtype=torch.int64)
         return module, (ids, torch.ones_like(ids))
 
-    return Tower("minilm-l6-v2", _key(path / "model.safetensors"), build)
+    return Tower("minilm-l6-v2", _key(path / "model.safetensors"), build, bf16_ok=True)  # bf16: cosine 1 - 2e-5
 
 
 @functools.lru_cache(maxsize=1)
@@ -147,4 +147,4 @@ def aisfx_tower() -> Tower:
 
         return wrap(lambda p, x: p["net"].get_embedding(x), net=aisfx_model()), (torch.zeros((2, 100, 96)),)
 
-    return Tower("aisfx-xsce-v1", _key(weights), build)
+    return Tower("aisfx-xsce-v1", _key(weights), build, bf16_ok=True)  # bf16: cosine 1 - 1e-6
