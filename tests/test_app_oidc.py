@@ -9,9 +9,8 @@ import copy
 
 import pytest
 
-from tests.test_app import APP, ok
-from tests.test_app_access import CSV, shared, uploaders  # noqa: F401  (fixtures and helpers)
-from tests.test_app import home  # noqa: F401
+from tests.test_app import APP, home, ok  # noqa: F401  (fixture and helpers)
+from tests.test_app_access import CSV, shared, uploaders  # noqa: F401  (fixture and helpers)
 
 SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 64,
                     "client_id": "mmrec", "client_secret": "s3cret",

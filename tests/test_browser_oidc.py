@@ -63,7 +63,8 @@ def test_an_editor_signs_in_with_the_provider_uploads_and_signs_out_and_another_
         assert "(editor)" in pg.locator('[data-testid="stSidebar"]').inner_text()
         assert can_upload(pg, url)  # a new page load: Streamlit reads who it is from its signed cookie
         pg.get_by_label("Name of the new store").fill("uploaded")
-        pg.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(tiny_catalog / "catalog.csv"))
+        upload = pg.locator('[data-testid="stFileUploader"] input[type="file"]')
+        upload.set_input_files(str(tiny_catalog / "catalog.csv"))
         pg.get_by_role("button", name="Ingest").click()
         pg.get_by_text("It is now the open store").wait_for(timeout=120_000)
         settle(pg)

@@ -140,7 +140,8 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def running(*, client_id: str = "mmrec", client_secret: str | None = None, user: dict | None = None) -> Iterator[Provider]:
+def running(*, client_id: str = "mmrec", client_secret: str | None = None,
+            user: dict | None = None) -> Iterator[Provider]:
     """A Provider served on 127.0.0.1 (its `url` set) while the block runs."""
     provider = Provider(client_id=client_id, client_secret=client_secret or secrets.token_urlsafe(16),
                         user=user or {"sub": "1", "email": "alice@example.com", "email_verified": True})
