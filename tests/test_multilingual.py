@@ -35,8 +35,9 @@ def test_the_demo_catalog_and_its_queries_stay_on_minilm():
 def test_the_shipped_map_records_its_sources_and_held_out_recall():
     textmap, meta = ml.load_map()
     held = meta["held_out_recall_at_10"]
-    assert "CLDR" in meta["sources"] and {"zh", "ja", "es", "de", "fr"} <= set(meta["languages"])
-    assert held["zh"]["e5_map"] > 3 * held["zh"]["minilm"] and held["zh"]["e5_map"] >= 0.7
+    assert "CLDR" in meta["sources"]["cldr"] and {"zh", "ja", "es", "de", "fr"} <= set(meta["languages"])
+    assert held["zh"]["e5_map"] > 3 * held["zh"]["minilm"] and held["zh"]["e5_map"] >= 0.75
+    assert held["tuxpaint"]["zh"]["e5_map"] >= 0.8  # held-out stamps' Chinese sentences find their English
     x = np.random.default_rng(0).standard_normal((3, 384)).astype(np.float32)
     np.testing.assert_allclose(np.linalg.norm(textmap(x), axis=1), 1, atol=1e-5)
 
