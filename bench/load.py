@@ -8,8 +8,17 @@ score, the explanation, the chart, the profile) for up to --timeout seconds; one
 appear counts as unanswered. Prints one JSON line: per action count, answered, median and p90 in
 seconds; exception boxes seen; the server's CPU seconds per action and its peak memory, and the
 machine's other CPU time (mostly the browsers), so the server's share can be told from the clients'.
+The server's resident memory is sampled every 2 s: its value when the first third of the run (the warm-up) ends,
+at the end, its peak, and its growth after the warm-up (least squares, MB per minute), to tell a leak from a
+cache filling up.
 
-Usage: python bench/load.py [--sessions 10] [--minutes 5] [--timeout 120]
+--shared runs the dashboard as it is shared with stakeholders (MMREC_MODE=shared, a fresh MMREC_HOME whose demo
+store is the built-in one, read-only there): the sessions are anonymous viewers. --editor adds one more session
+that signs in as an editor and, until the time is up, uploads a 30-item catalog with pictures and sounds (a zip
+cut from the demo, the next 30 items each time) as a new store and waits until it is ingested and open; the
+server gets an empty embedding cache (the converted models linked in), so every upload is really encoded.
+
+Usage: python bench/load.py [--sessions 10] [--minutes 5] [--timeout 120] [--shared [--editor]]
 """
 
 from __future__ import annotations
@@ -20,9 +29,13 @@ import json
 import os
 import re
 import statistics
+import secrets
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -51,10 +64,42 @@ def machine_cpu_seconds() -> float:
 
 
 def peak_rss_gb(pid: int) -> float:
+    return _status_gb(pid, "VmHWM:")
+
+
+def _status_gb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key):
             return int(line.split()[1]) / 1e6
     return 0.0
+
+
+class MemorySampler(threading.Thread):
+    """The server's resident memory every `every` seconds, in GB, with the time since the start."""
+
+    def __init__(self, pid: int, every: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.samples = pid, every, []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        while not self.done.wait(self.every):
+            try:
+                self.samples.append((time.perf_counter() - start, _status_gb(self.pid, "VmRSS:")))
+            except OSError:
+                return
+
+    def summary(self, warm_up_s: float) -> dict[str, float | None]:
+        after = [(t, m) for t, m in self.samples if t >= warm_up_s]
+        if len(after) < 2:
+            return {"warm_gb": None, "end_gb": None, "growth_after_warm_up_mb_per_min": None}
+        t = [a for a, _ in after]
+        m = [b for _, b in after]
+        mt, mm = statistics.fmean(t), statistics.fmean(m)
+        slope = sum((a - mt) * (b - mm) for a, b in after) / max(sum((a - mt) ** 2 for a in t), 1e-9)
+        return {"warm_gb": round(m[0], 3), "end_gb": round(m[-1], 3),
+                "growth_after_warm_up_mb_per_min": round(slope * 1000 * 60, 1)}
 
 
 class Log:
@@ -151,16 +196,92 @@ async def _click_then(button, target, ms: float) -> None:
     await target.wait_for(timeout=ms)
 
 
-async def drive(url: str, sessions: int, seconds: float, timeout: float) -> Log:
+async def editor_session(browser, url: str, stop_at: float, timeout: float, log: Log, editor: tuple[str, str],
+                         upload: Path) -> None:
+    """Sign in as the editor, then upload the demo 30 items at a time (zips in `upload`) until the time is up."""
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1600})
+    pg = await ctx.new_page()
+    ms = timeout * 1000
+    await pg.goto(f"{url}/catalog", timeout=ms)
+    await pg.get_by_text("Editors: sign in").click(timeout=ms)
+    await pg.get_by_label("User name").fill(editor[0])
+    await pg.get_by_role("textbox", name="Password").fill(editor[1])
+    await pg.get_by_role("button", name="Sign in").click()
+    if not await log.timed("editor sign-in", pg.get_by_text("Signed in as").wait_for(timeout=ms)):
+        await ctx.close()
+        return
+    n = 0
+    while time.perf_counter() < stop_at:
+        n += 1
+        file_input = pg.locator('[data-testid="stFileUploader"] input[type="file"]')
+        for _ in range(10):  # the page may still be redrawing after the last upload (tabs back on the first)
+            await pg.get_by_role("tab", name="Add a catalog").click(timeout=ms)
+            try:
+                await file_input.wait_for(state="attached", timeout=2000)
+                break
+            except Exception:  # noqa: BLE001
+                await asyncio.sleep(1)
+        await pg.get_by_label("Name of the new store").fill(f"upload-{n}")
+        archive = upload_zip(upload / f"upload-{n}.zip", 30 * (n - 1))
+        async with pg.expect_response(lambda r: "_stcore/upload_file" in r.url and r.request.method == "PUT",
+                                      timeout=ms):  # the file reached the server: only then submit
+            await file_input.set_input_files(str(archive))
+        done = pg.get_by_text(f"upload-{n}").filter(has_text="It is now the open store").first
+        if not await log.timed("editor upload + ingest", _click_then(pg.get_by_role("button", name="Ingest"), done, ms)):
+            alerts = await pg.locator('[data-testid="stAlert"]').all_inner_texts()
+            print(f"upload-{n} not answered; the page says: {alerts}", file=sys.stderr)
+        log.exceptions += await pg.locator('[data-testid="stException"]').count()  # stays on the page: a reload
+    await ctx.close()  # would start a new session, signed out
+
+
+async def drive(url: str, sessions: int, seconds: float, timeout: float,
+                editor: tuple[str, str] | None = None, upload: Path | None = None) -> Log:
     from playwright.async_api import async_playwright
 
     log = Log()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         stop_at = time.perf_counter() + seconds
-        await asyncio.gather(*(one_session(browser, url, i, stop_at, timeout, log) for i in range(sessions)))
+        runs = [one_session(browser, url, i, stop_at, timeout, log) for i in range(sessions)]
+        if editor and upload:
+            runs.append(editor_session(browser, url, stop_at, timeout, log, editor, upload))
+        await asyncio.gather(*runs)
         await browser.close()
     return log
+
+
+def shared_home(home: Path, demo: Path) -> tuple[str, str]:
+    """A shared dashboard's MMREC_HOME: the built-in demo store linked in, settings, one editor; -> (name, password)."""
+    from mmrec_core import access
+
+    (home / "stores").mkdir(parents=True)
+    (home / "stores" / "demo").symlink_to(demo.resolve())
+    (home / "settings.toml").write_text('mode = "shared"\nuploads_per_hour = 120\n')
+    password = secrets.token_urlsafe(12)
+    access.save_user(home / "users.toml", "editor", password, "editor")
+    return "editor", password
+
+
+def upload_zip(dest: Path, start: int, n: int = 30) -> Path:
+    """A zip of `n` demo items from row `start` on (wrapping around), pictures and sounds included."""
+    import csv
+
+    demo = ROOT / "assets" / "demo"
+    with open(demo / "catalog.csv", newline="", encoding="utf-8") as f:
+        every = list(csv.DictReader(f))
+    rows = [every[(start + i) % len(every)] for i in range(n)]
+    with zipfile.ZipFile(dest, "w") as z:
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="", encoding="utf-8", delete=False) as tmp:
+            w = csv.DictWriter(tmp, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        z.write(tmp.name, "catalog.csv")
+        os.unlink(tmp.name)
+        for row in rows:
+            for col in ("image", "audio"):
+                if row.get(col):
+                    z.write(demo / row[col], row[col])
+    return dest
 
 
 def main() -> None:
@@ -169,6 +290,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--url", help="drive a server that is already running (no server CPU or memory is reported)")
+    ap.add_argument("--shared", action="store_true", help="MMREC_MODE=shared: the sessions are anonymous viewers")
+    ap.add_argument("--editor", action="store_true", help="with --shared: one more session, an editor uploading")
     args = ap.parse_args()
     if args.url:
         log = asyncio.run(drive(args.url, args.sessions, args.minutes * 60, args.timeout))
@@ -179,21 +302,41 @@ def main() -> None:
     if not (home / "stores" / "demo" / "CURRENT").is_file():
         subprocess.run([sys.executable, "-m", "mmrec_core", "ingest", str(ROOT / "assets" / "demo"),
                         "--store", str(home / "stores" / "demo")], check=True)
-    server, url = start_server(ROOT, home, subprocess.DEVNULL)
-    try:
-        cpu0, all0, t0 = cpu_seconds(server.pid), machine_cpu_seconds(), time.perf_counter()
-        log = asyncio.run(drive(url, args.sessions, args.minutes * 60, args.timeout))
-        cpu, total, wall = cpu_seconds(server.pid) - cpu0, machine_cpu_seconds() - all0, time.perf_counter() - t0
-        peak = peak_rss_gb(server.pid)
-    finally:
-        server.terminate()
-        server.wait()
+    with tempfile.TemporaryDirectory() as tmp:
+        editor = upload = None
+        if args.shared:
+            demo, home = home / "stores" / "demo", Path(tmp) / "home"
+            editor = shared_home(home, demo)
+            upload = Path(tmp) if args.editor else None
+            if args.editor:  # an empty embedding cache, so uploads are encoded; the converted models linked in
+                from mmrec_core.encoders._base import cache_dir
+
+                (Path(tmp) / "cache").mkdir()
+                if (cache_dir() / "runtime").is_dir():
+                    (Path(tmp) / "cache" / "runtime").symlink_to(cache_dir() / "runtime")
+                os.environ["MMREC_CACHE_DIR"] = str(Path(tmp) / "cache")
+        server, url = start_server(ROOT, home, subprocess.DEVNULL)
+        memory = MemorySampler(server.pid)
+        try:
+            memory.start()
+            cpu0, all0, t0 = cpu_seconds(server.pid), machine_cpu_seconds(), time.perf_counter()
+            log = asyncio.run(drive(url, args.sessions, args.minutes * 60, args.timeout, editor if args.editor else None,
+                                    upload))
+            cpu, total, wall = cpu_seconds(server.pid) - cpu0, machine_cpu_seconds() - all0, time.perf_counter() - t0
+            peak = peak_rss_gb(server.pid)
+        finally:
+            memory.done.set()
+            server.terminate()
+            server.wait()
+        uploaded = sorted(p.name for p in (home / "stores").iterdir() if p.name.startswith("upload-")) if args.shared else []
     actions = log.summary()
     n = sum(a["count"] for a in actions.values())
-    print(json.dumps({"sessions": args.sessions, "minutes": args.minutes, "wall_s": round(wall, 1),
-                      "actions": actions, "exception_boxes": log.exceptions,
+    print(json.dumps({"sessions": args.sessions, "minutes": args.minutes, "mode": "shared" if args.shared else "local",
+                      "editor": bool(args.editor), "wall_s": round(wall, 1),
+                      "actions": actions, "exception_boxes": log.exceptions, "stores_uploaded": len(uploaded),
                       "server_cpu_s": round(cpu, 1), "server_cpu_s_per_action": round(cpu / max(n, 1), 3),
                       "other_cpu_s": round(total - cpu, 1), "server_peak_rss_gb": round(peak, 2),
+                      "server_rss": memory.summary(wall / 3),
                       "runtime": os.environ.get("MMREC_RUNTIME") or "default"}))
 
 

@@ -47,6 +47,7 @@ def add_catalog(name: str, files: list) -> None:
     summary = report.summary()
     state.flash("success", f"Store {name!r}: {summary['items']} items ({', '.join(f'{m} {c}' for m, c in summary['counts'].items())}), "
                         f"{summary['problems']} problem(s), {summary['seconds']} s. It is now the open store.")
+    ss.upload_round = ss.get("upload_round", 0) + 1  # a fresh uploader: the next catalog starts from no files
     st.rerun()
 
 
@@ -67,6 +68,7 @@ def add_to_store(name: str, files: list) -> None:
     state.flash("success", f"Store {name!r}: {change.added} item(s) added, {change.replaced} replaced; "
                         f"{report.store.n_items:,} items now ({len(report.problems)} problem(s), {report.seconds:.1f} s). "
                         + ("Index: " + "; ".join(f"{m} {note}" for m, note in change.index.items()) if change.index else ""))
+    ss.upload_round = ss.get("upload_round", 0) + 1
     st.rerun()
 
 
@@ -112,6 +114,11 @@ def stores_admin() -> None:
             st.rerun()
 
 
+def upload_key() -> str:
+    """The uploader's key: a new one after each catalog is stored, so the next upload starts from no files."""
+    return "catalog_files" + (f"_{ss.upload_round}" if ss.get("upload_round") else "")
+
+
 def add_form() -> None:
     """Upload a catalog into a new store or into the open one (editors; never into a read-only store)."""
     st.markdown("Upload a **.zip** holding `catalog.csv` and its media, or **catalog.csv plus its media files** "
@@ -129,7 +136,7 @@ def add_form() -> None:
     with st.form("add-catalog", clear_on_submit=False):
         name = st.text_input("Name of the new store", value="my-catalog", max_chars=40, key="new_store_name",
                              disabled=into_open)
-        files = st.file_uploader("Catalog files", accept_multiple_files=True, key="catalog_files",
+        files = st.file_uploader("Catalog files", accept_multiple_files=True, key=upload_key(),
                                  type=["zip", "csv", "png", "jpg", "jpeg", "webp", "gif", "bmp", "wav", "ogg", "flac", "mp3",
                                        "mp4", "webm", "ogv", "mkv", "mov"])
         submitted = st.form_submit_button("Add the items" if into_open else "Ingest", type="primary")

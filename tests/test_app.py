@@ -116,6 +116,13 @@ def ok(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def catalog_uploader(at):
+    """The Catalog page's uploader: its key changes after each stored catalog (a fresh one, with no files)."""
+    state = at.session_state
+    rounds = state["upload_round"] if "upload_round" in state else 0
+    return at.file_uploader(key="catalog_files" + (f"_{rounds}" if rounds else ""))
+
+
 def shown_titles(at) -> list[str]:
     """Result titles in order: the Search page's re-ranked cards (the settled view's ranking it sent), else the
     Streamlit cards' headings '**N. Title**', unescaped."""
@@ -221,7 +228,7 @@ def test_bad_input_shows_errors_and_keeps_the_app_running(home):
     ]
     for name, files, message in cases:
         at.text_input(key="new_store_name").set_value(name)
-        at.file_uploader(key="catalog_files").set_value(files)
+        catalog_uploader(at).set_value(files)
         at.form_submit_button[0].click().run()
         ok(at)
         assert any(message in e.value for e in at.error), (name, [e.value for e in at.error])
@@ -247,7 +254,7 @@ def test_upload_catalog_csv_with_media_makes_a_new_store(home, tiny_catalog):
     files += [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted((tiny_catalog / "img").iterdir())]
     files += [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted((tiny_catalog / "snd").iterdir())]
     at.text_input(key="new_store_name").set_value("uploaded")
-    at.file_uploader(key="catalog_files").set_value(files)
+    catalog_uploader(at).set_value(files)
     at.form_submit_button[0].click().run()
     ok(at)
     assert at.session_state["view"].store == "uploaded"
@@ -401,7 +408,7 @@ def test_catalog_upload_adds_to_the_open_store_in_place(home, tiny_catalog):
     files = [("catalog.csv", (tiny_catalog / "catalog.csv").read_bytes(), "text/csv")]
     files += [(p.name, p.read_bytes(), "application/octet-stream") for p in sorted((tiny_catalog / "img").iterdir())]
     at.text_input(key="new_store_name").set_value("growing")
-    at.file_uploader(key="catalog_files").set_value(files)
+    catalog_uploader(at).set_value(files)
     at.form_submit_button[0].click().run()
     ok(at)
     from mmrec_core.store import open_store
@@ -410,7 +417,8 @@ def test_catalog_upload_adds_to_the_open_store_in_place(home, tiny_catalog):
     at.radio(key="add_target").set_value("Add to this store (growing)").run()
     assert at.text_input(key="new_store_name").disabled
     csv = b"id,title,description,image,audio,video,tags\nlamp,A desk lamp,a bright reading lamp,,,,home\nred,Red again,,,,,\n"
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", csv, "text/csv")])
+    assert at.session_state["upload_round"] == 1  # a fresh uploader after a stored catalog: last time's files are gone
+    catalog_uploader(at).set_value([("catalog.csv", csv, "text/csv")])
     at.form_submit_button[0].click().run()
     ok(at)
     after = open_store(home / "stores" / "growing")
@@ -419,7 +427,7 @@ def test_catalog_upload_adds_to_the_open_store_in_place(home, tiny_catalog):
     assert after.items[after.row_of("red")]["title"] == "Red again"
     assert at.session_state["view"].store == "growing"
     bad = b"id,title,description,image,audio,video,tags\nb1,,,missing.png,,,\n"
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", bad, "text/csv")])
+    catalog_uploader(at).set_value([("catalog.csv", bad, "text/csv")])
     at.form_submit_button[0].click().run()
     ok(at)
     assert any("Could not add to 'growing'" in e.value and "unchanged" in e.value for e in at.error)

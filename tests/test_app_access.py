@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mmrec_core import access
-from tests.test_app import home, new_app, ok  # noqa: F401  (fixture and helpers)
+from tests.test_app import catalog_uploader, home, new_app, ok  # noqa: F401  (fixture and helpers)
 
 CSV = b"id,title,description\nn1,Note one,a short note\nn2,Note two,another note\n"
 
@@ -32,7 +34,8 @@ def catalog(at):
 
 
 def uploaders(at) -> set[str]:
-    return {u.key for u in at.get("file_uploader")}
+    """The uploaders' keys, the catalog uploader's round suffix dropped (catalog_files_2 -> catalog_files)."""
+    return {re.sub(r"^catalog_files_\d+$", "catalog_files", u.key) for u in at.get("file_uploader")}
 
 
 def sign_in(at, name: str, password: str):
@@ -63,7 +66,7 @@ def test_an_editor_signs_in_uploads_and_signs_out_and_a_crafted_run_writes_nothi
     assert any("Signed in as **alice** (editor)" in c.value for c in at.sidebar.caption)
     assert [o for o in at.radio(key="add_target").options] == ["A new store"]  # the demo is read-only when shared
     at.text_input(key="new_store_name").set_value("notes")
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    catalog_uploader(at).set_value([("catalog.csv", CSV, "text/csv")])
     at = at.form_submit_button[0].click().run()
     ok(at)
     store = shared / "stores" / "notes"
@@ -71,7 +74,7 @@ def test_an_editor_signs_in_uploads_and_signs_out_and_a_crafted_run_writes_nothi
     at.switch_page("pages/catalog.py").run()
     # the form is still on screen: the session signs out, then its upload message is sent again
     at.text_input(key="new_store_name").set_value("sneaky")
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    catalog_uploader(at).set_value([("catalog.csv", CSV, "text/csv")])
     at.session_state["user"] = None
     at = at.form_submit_button[0].click().run()
     assert not (shared / "stores" / "sneaky").exists()
@@ -106,13 +109,13 @@ def test_the_per_editor_disk_quota_refuses_the_next_upload_and_keeps_what_is_the
     _access.settings.clear()
     at = sign_in(catalog(new_app()), "alice", "correct horse")
     at.text_input(key="new_store_name").set_value("first")
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    catalog_uploader(at).set_value([("catalog.csv", CSV, "text/csv")])
     at = at.form_submit_button[0].click().run()
     ok(at)
     assert (shared / "stores" / "first" / "CURRENT").is_file()  # under the quota when it started
     at.switch_page("pages/catalog.py").run()
     at.text_input(key="new_store_name").set_value("second")
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    catalog_uploader(at).set_value([("catalog.csv", CSV, "text/csv")])
     at = at.form_submit_button[0].click().run()
     assert any("alice's uploaded stores take" in e.value and "Delete a store first; nothing was stored" in e.value
                for e in at.error), [e.value for e in at.error]
@@ -132,7 +135,7 @@ def test_an_editor_marks_a_store_read_only_and_deletes_one_after_confirming(shar
     for name in ("keep", "drop"):
         at.switch_page("pages/catalog.py").run()
         at.text_input(key="new_store_name").set_value(name)
-        at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+        catalog_uploader(at).set_value([("catalog.csv", CSV, "text/csv")])
         at = at.form_submit_button[0].click().run()
         ok(at)
     at.switch_page("pages/catalog.py").run()

@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from tests.test_app import APP, home, ok  # noqa: F401  (fixture and helpers)
+from tests.test_app import APP, catalog_uploader, home, ok  # noqa: F401  (fixture and helpers)
 from tests.test_app_access import CSV, shared, uploaders  # noqa: F401  (fixture and helpers)
 
 SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "c" * 64,
@@ -58,7 +58,7 @@ def test_a_listed_email_is_an_editor_and_owns_what_it_uploads(oidc):
     assert any("Signed in as **alice@example\\.com** (editor)" in c.value for c in at.sidebar.caption)
     assert "catalog_files" in uploaders(at) and "Sign out" in buttons(at) and not at.sidebar.expander
     at.text_input(key="new_store_name").set_value("notes")
-    at.file_uploader(key="catalog_files").set_value([("catalog.csv", CSV, "text/csv")])
+    catalog_uploader(at).set_value([("catalog.csv", CSV, "text/csv")])
     at = at.form_submit_button[0].click().run()
     ok(at)
     assert (oidc / "stores" / "notes" / "OWNER").read_text().strip() == "alice@example.com"

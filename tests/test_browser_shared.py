@@ -4,6 +4,8 @@ signs in, uploads a catalog and signs out; a second browser session never sees t
 from __future__ import annotations
 
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,29 @@ def test_viewers_cannot_write_and_an_editor_signs_in_uploads_and_out(shared_serv
         other.get_by_role("tab", name="Add a catalog").click()
         assert writing_controls(other) == 0 and not other.get_by_text("Signed in as").count()
         other.screenshot(path=OUT / "shared-viewer.png", full_page=True)
+
+
+def _request(url: str, method: str = "GET", headers: dict | None = None, data: bytes | None = None) -> tuple[int, dict]:
+    """(status, response headers) of one raw HTTP request."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers or {}),
+                                    timeout=30) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def test_raw_requests_find_no_listing_no_way_out_of_static_and_no_upload_without_the_token(shared_server):
+    url, home = shared_server
+    for path in ("/app/static/", "/app/static/media/", "/app/static/..%2f..%2fREADME.md", "/app/static/../pyproject.toml",
+                 "/app/static/media/..%2f..%2f.streamlit%2fconfig.toml", "/app/static/%2e%2e/app.py"):
+        assert _request(url + path)[0] in (400, 403, 404), path  # no directory listing, nothing outside static/
+    # an upload that does not carry the session's XSRF token is refused before anything is kept
+    body = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"catalog.csv\"\r\n\r\nid,title\r\n--x--\r\n"
+    put, _ = _request(f"{url}/_stcore/upload_file/any-session/any-file", "PUT",
+                      {"Content-Type": "multipart/form-data; boundary=x"}, body)
+    assert put == 403, put  # XSRF: refused before the session or the file is even looked up
+    assert not any((home / "stores").glob("any*"))
+    # another site's page gets no CORS permission to read the dashboard's answers
+    _, headers = _request(f"{url}/_stcore/health", headers={"Origin": "https://elsewhere.example"})
+    assert headers.get("Access-Control-Allow-Origin") in (None, url), headers
