@@ -98,8 +98,10 @@ class MemorySampler(threading.Thread):
         m = [b for _, b in after]
         mt, mm = statistics.fmean(t), statistics.fmean(m)
         slope = sum((a - mt) * (b - mm) for a, b in after) / max(sum((a - mt) ** 2 for a in t), 1e-9)
+        minutes = {int(a // 60): b for a, b in self.samples}  # the last sample of each minute
         return {"warm_gb": round(m[0], 3), "end_gb": round(m[-1], 3),
-                "growth_after_warm_up_mb_per_min": round(slope * 1000 * 60, 1)}
+                "growth_after_warm_up_mb_per_min": round(slope * 1000 * 60, 1),
+                "by_minute_gb": [round(minutes[k], 3) for k in sorted(minutes)]}
 
 
 class Log:
