@@ -2,6 +2,8 @@
 
 import gzip
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +27,10 @@ def demo_store(tmp_path_factory):
 def test_demo_top10_matches_the_golden_file(demo_store, tmp_path):
     with gzip.open(demo_golden.GOLDEN, "rt", encoding="utf-8") as f:
         golden = json.load(f)
-    got = demo_golden.compute(demo_store, tmp_path)
+    out = tmp_path / "got.json"  # a fresh process, towers in f32 (see demo_golden's docstring)
+    subprocess.run([sys.executable, demo_golden.__file__, "--json", str(out), str(demo_store)], check=True,
+                   env={**os.environ, "MMREC_PRECISION": "f32"}, cwd=demo_golden.ROOT)
+    got = json.loads(out.read_text(encoding="utf-8"))
     assert sorted(got) == sorted(golden)
     for run, queries in golden.items():
         assert sorted(got[run]) == sorted(queries), run
