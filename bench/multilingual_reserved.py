@@ -1,0 +1,63 @@
+"""Queries in other languages on a reserved picture set: Noto emoji with their CLDR names, per language.
+
+Reserved for evaluation (scripts/aligned_sources.py: never trained, tuned or chosen on; run after every choice
+is made). Each single-code-point emoji of Noto Color Emoji is drawn with Pillow (the aligned heads' evaluation
+harvest); its CLDR short name in each language (Debian `unicode-cldr-core`) is the query, its picture the one
+relevant item among all the drawn emoji that have an English name; the default encoder as it ships (English on
+MiniLM; other languages on e5 and the map, Chinese also through the dictionary). Recall@10 per language, and its
+ratio to English; also on the fifth of the emoji whose names the multilingual map never trained on (`held out`).
+Usage: python bench/multilingual_reserved.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from aligned_sources import pairs  # noqa: E402
+from train_multilingual import annotations, held_out  # noqa: E402
+
+from mmrec_core.catalog import load_image  # noqa: E402
+from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders  # noqa: E402
+
+LANGS = ("en", "zh", "zh_Hant", "ja", "ko", "es", "de", "fr", "ru")
+
+
+def main() -> None:
+    emoji = {chr(int(p.id, 16)): p.image for p in pairs("noto-emoji")}
+    names = {lang: annotations(lang, "name") for lang in LANGS}
+    gallery = sorted(cp for cp in emoji if cp in names["en"] and ":" not in names["en"][cp])
+    col = {cp: j for j, cp in enumerate(gallery)}
+    enc = get_encoders(DEFAULT_ENCODER)
+    pics = [load_image(emoji[cp]) for cp in gallery]
+    images = np.concatenate([enc.image.encode(pics[i:i + 64]) for i in range(0, len(pics), 64)])
+    rows = {}
+    for lang in LANGS:
+        sel = [cp for cp in gallery if names[lang].get(cp)]
+        q = enc.text.encode([names[lang][cp] for cp in sel])
+        s = q @ images.T
+        t = np.array([col[cp] for cp in sel])
+        hit = (s > s[np.arange(len(sel)), t][:, None]).sum(1) < 10
+        held = np.array([held_out(cp) for cp in sel])
+        rows[lang] = {"queries": len(sel), "recall_at_10": round(float(hit.mean()), 3),
+                      "held_out_queries": int(held.sum()), "held_out_recall_at_10": round(float(hit[held].mean()), 3)}
+    print(json.dumps({"encoder": enc.text.name, "pictures": len(gallery), "rows": rows}))
+    print(f"Noto emoji (reserved), {len(gallery)} pictures; the CLDR name as the query, Recall@10:")
+    print("| language | queries | R@10 | / English | held out: queries | R@10 | / English |")
+    print("|---|---|---|---|---|---|---|")
+    en = rows["en"]
+    for lang, r in rows.items():
+        print(f"| {lang} | {r['queries']} | {r['recall_at_10']:.3f} | {r['recall_at_10'] / en['recall_at_10']:.2f} | "
+              f"{r['held_out_queries']} | {r['held_out_recall_at_10']:.3f} | "
+              f"{r['held_out_recall_at_10'] / en['held_out_recall_at_10']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
