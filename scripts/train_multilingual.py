@@ -198,8 +198,11 @@ def e5_vectors(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def train(x: np.ndarray, y: np.ndarray):
-    """The residual map f(x) = Ax + a + W2 gelu(W1 x + b1) + b2, trained in torch; returns its weights as numpy."""
+def train(x: np.ndarray, y: np.ndarray, head: tuple[np.ndarray, np.ndarray] | None = None):
+    """The residual map f(x) = Ax + a + W2 gelu(W1 x + b1) + b2, trained in torch; returns its weights as numpy.
+
+    With the aligned text head (W, b), the cosine and the contrastive term are also taken after it,
+    l2(l2(f(x)) W + b) against l2(y W + b): the space the pictures are matched in."""
     import torch
 
     torch.manual_seed(SEED)
@@ -211,11 +214,16 @@ def train(x: np.ndarray, y: np.ndarray):
     steps = EPOCHS * (-(-len(x) // BATCH))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)
     xt, yt = torch.from_numpy(x), torch.from_numpy(l2_normalize(y))
+    hw, hb = (torch.from_numpy(np.asarray(v, np.float32)) for v in head) if head is not None else (None, None)
     for epoch in range(EPOCHS):
         for b in torch.randperm(len(xt)).split(BATCH):
             p = torch.nn.functional.normalize(lin(xt[b]) + mlp(xt[b]), dim=1)
             contrast = torch.nn.functional.cross_entropy(p @ yt[b].T / 0.05, torch.arange(len(b)))
             loss = (1 - (p * yt[b]).sum(1)).mean() + 0.5 * contrast
+            if head is not None:
+                ph, yh = (torch.nn.functional.normalize(v @ hw + hb, dim=1) for v in (p, yt[b]))
+                loss = loss + (1 - (ph * yh).sum(1)).mean() + 0.5 * torch.nn.functional.cross_entropy(
+                    ph @ yh.T / 0.05, torch.arange(len(b)))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -247,7 +255,7 @@ def main() -> None:
     x = np.stack([e5[r["text"]] for r in train_rows] + [e5[t] for t in train_en])
     y = np.stack([teacher[r["en"]] for r in train_rows] + [teacher[t] for t in train_en])
     print(f"{len(rows):,} pairs; training on {len(x):,} (English included)", file=sys.stderr)
-    weights = train(x, y)
+    weights = train(x, y, (heads.arrays["text_w"], heads.arrays["text_b"]))
     textmap = TextMap(weights)
 
     def scores(test: list[dict[str, str]], langs: list[str]) -> dict:
