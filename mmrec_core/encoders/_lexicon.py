@@ -17,6 +17,7 @@ import functools
 import hashlib
 import re
 from pathlib import Path
+from typing import Iterator
 
 from mmrec_core.errors import EncoderUnavailable
 
@@ -52,10 +53,8 @@ def first_sense(senses: list[str]) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
-def dictionary() -> dict[str, str]:
-    """headword (simplified and traditional) -> its first plain English sense."""
-    words: dict[str, str] = {}
+def entries() -> Iterator[tuple[str, str, str]]:
+    """CC-CEDICT's entries that have a plain sense: (traditional, simplified, first plain English sense)."""
     with open(cedict_file(), encoding="utf-8") as f:
         for line in f:
             if line.startswith("#") or " /" not in line:
@@ -63,11 +62,18 @@ def dictionary() -> dict[str, str]:
             heads, senses = line.split(" /", 1)
             trad, simp = heads.split(" ")[:2]
             sense = first_sense(senses.rstrip().rstrip("/").split("/"))
-            if sense is None:
-                continue
-            for word in (simp, trad):
-                if len(word) <= MAX_WORD and HAN.match(word):
-                    words.setdefault(word, sense)  # the first entry of a headword is its commonest reading
+            if sense is not None:
+                yield trad, simp, sense
+
+
+@functools.lru_cache(maxsize=1)
+def dictionary() -> dict[str, str]:
+    """headword (simplified and traditional) -> its first plain English sense."""
+    words: dict[str, str] = {}
+    for trad, simp, sense in entries():
+        for word in (simp, trad):
+            if len(word) <= MAX_WORD and HAN.match(word):
+                words.setdefault(word, sense)  # the first entry of a headword is its commonest reading
     return words
 
 
