@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import os
 import re
@@ -266,19 +268,16 @@ def shared_home(home: Path, demo: Path) -> tuple[str, str]:
 
 def upload_zip(dest: Path, start: int, n: int = 30) -> Path:
     """A zip of `n` demo items from row `start` on (wrapping around), pictures and sounds included."""
-    import csv
-
     demo = ROOT / "assets" / "demo"
     with open(demo / "catalog.csv", newline="", encoding="utf-8") as f:
         every = list(csv.DictReader(f))
     rows = [every[(start + i) % len(every)] for i in range(n)]
+    table = io.StringIO()
+    w = csv.DictWriter(table, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
     with zipfile.ZipFile(dest, "w") as z:
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="", encoding="utf-8", delete=False) as tmp:
-            w = csv.DictWriter(tmp, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        z.write(tmp.name, "catalog.csv")
-        os.unlink(tmp.name)
+        z.writestr("catalog.csv", table.getvalue())
         for row in rows:
             for col in ("image", "audio"):
                 if row.get(col):
