@@ -43,12 +43,13 @@ FIRST = ("tuxpaint", "scratch", "art4apps", "furniture", "minetest", "flags", "i
 KINDS = tuple(dict.fromkeys(SOURCES[n].kind for n in TRAIN_SOURCES))
 
 
-def ranks(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """1-based rank of gallery row i for query row i (ties count in the query's favour)."""
+def ranks(queries: np.ndarray, gallery: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
+    """1-based rank of gallery row targets[i] (default: row i) for query row i (ties count in the query's favour)."""
+    targets = np.arange(len(queries)) if targets is None else np.asarray(targets)
     out = np.empty(len(queries), dtype=np.int64)
     for s in range(0, len(queries), 2048):
         sims = queries[s : s + 2048] @ gallery.T
-        own = sims[np.arange(len(sims)), np.arange(s, s + len(sims))]
+        own = sims[np.arange(len(sims)), targets[s : s + len(sims)]]
         out[s : s + len(sims)] = 1 + (sims > own[:, None]).sum(1)
     return out
 

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from aligned_eval import ranks  # noqa: E402
 from mmrec_core.encoders import DEFAULT_ENCODER, _multilingual, get_encoders  # noqa: E402
 from train_multilingual import held_out, stamp_key, stamp_texts, stamps  # noqa: E402
 
@@ -63,8 +64,7 @@ def main() -> None:
 
     def recall10(pairs: list[tuple[str, str]], encode) -> float:
         targets = np.array([col[i] for i, _ in pairs])
-        s = encode([t for _, t in pairs]) @ images.T
-        return round(float(((s > s[np.arange(len(targets)), targets][:, None]).sum(1) < 10).mean()), 3)
+        return round(float(np.mean(ranks(encode([t for _, t in pairs]), images, targets) <= 10)), 3)
 
     model = text.model
     e5_only = lambda texts: model.heads.text(_multilingual.shared().encode(texts))  # noqa: E731

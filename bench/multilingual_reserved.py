@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from aligned_eval import ranks  # noqa: E402
 from aligned_sources import pairs  # noqa: E402
 from train_multilingual import annotations, held_out  # noqa: E402
 
@@ -42,9 +43,7 @@ def main() -> None:
     for lang in LANGS:
         sel = [cp for cp in gallery if names[lang].get(cp)]
         q = enc.text.encode([names[lang][cp] for cp in sel])
-        s = q @ images.T
-        t = np.array([col[cp] for cp in sel])
-        hit = (s > s[np.arange(len(sel)), t][:, None]).sum(1) < 10
+        hit = ranks(q, images, np.array([col[cp] for cp in sel])) <= 10
         held = np.array([held_out(cp) for cp in sel])
         rows[lang] = {"queries": len(sel), "recall_at_10": round(float(hit.mean()), 3),
                       "held_out_queries": int(held.sum()), "held_out_recall_at_10": round(float(hit[held].mean()), 3)}

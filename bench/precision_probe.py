@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from aligned_eval import ranks  # noqa: E402
 from mmrec_core.catalog import load_audio, load_catalog, load_image  # noqa: E402
 from mmrec_core.encoders import DEFAULT_ENCODER, _runtime, _towers, get_encoders  # noqa: E402
 from mmrec_core.encoders.bridge import lite_array  # noqa: E402
@@ -78,9 +79,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> str:
 
 
 def recall10(texts: np.ndarray, images: np.ndarray) -> float:
-    s = texts @ images.T
-    rank = (s > s[np.arange(len(s)), np.arange(len(s))][:, None]).sum(1)
-    return float((rank < 10).mean())
+    return float(np.mean(ranks(texts, images) <= 10))
 
 
 def held_out() -> dict[str, tuple[list[str], list]]:
