@@ -47,7 +47,7 @@ def add_catalog(name: str, files: list) -> None:
     summary = report.summary()
     state.flash("success", f"Store {name!r}: {summary['items']} items ({', '.join(f'{m} {c}' for m, c in summary['counts'].items())}), "
                         f"{summary['problems']} problem(s), {summary['seconds']} s. It is now the open store.")
-    ss.upload_round = ss.get("upload_round", 0) + 1  # a fresh uploader: the next catalog starts from no files
+    fresh_uploader()
     st.rerun()
 
 
@@ -68,7 +68,7 @@ def add_to_store(name: str, files: list) -> None:
     state.flash("success", f"Store {name!r}: {change.added} item(s) added, {change.replaced} replaced; "
                         f"{report.store.n_items:,} items now ({len(report.problems)} problem(s), {report.seconds:.1f} s). "
                         + ("Index: " + "; ".join(f"{m} {note}" for m, note in change.index.items()) if change.index else ""))
-    ss.upload_round = ss.get("upload_round", 0) + 1
+    fresh_uploader()
     st.rerun()
 
 
@@ -114,8 +114,13 @@ def stores_admin() -> None:
             st.rerun()
 
 
+def fresh_uploader() -> None:
+    """After a catalog is stored: the next upload starts from no files (the uploader gets a new key)."""
+    ss.upload_round = ss.get("upload_round", 0) + 1
+
+
 def upload_key() -> str:
-    """The uploader's key: a new one after each catalog is stored, so the next upload starts from no files."""
+    """The uploader's key: catalog_files, then catalog_files_N after the N-th stored catalog (fresh_uploader)."""
     return "catalog_files" + (f"_{ss.upload_round}" if ss.get("upload_round") else "")
 
 
