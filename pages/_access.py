@@ -152,12 +152,12 @@ def sign_in_buttons(where, *, provider: bool = True, folded: bool = True) -> Non
 def refused_note(where) -> bool:
     """Signed in with the provider but let in as no one (or it sent no email): say why, offer a way out."""
     try:
-        if oidc() is None or ss.get("user") is not None or not st.user.get("is_logged_in"):
+        if oidc() is None or ss.get("user") is not None:
             return False
     except AccessError:
         return False  # sign_in_buttons says what the secrets lack
     try:
-        access.oidc_user(st.user.to_dict(), settings())
+        oidc_user()
     except AccessError as exc:
         where.warning(str(exc))
         where.button("Sign out", key="sign-out-oidc", on_click=st.logout)
