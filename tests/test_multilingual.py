@@ -16,7 +16,9 @@ from mmrec_core.encoders import _multilingual as ml
     ("a red apple", True), ("Pokémon cards for sale", True), ("The letter Y.", True), ("A Jack-o’-lantern.", True),
     ('A wooden toy from Germany called a "Räuchermännchen".', True), ("", True),
     ("企鹅", False), ("一只猫在睡觉", False), ("ペンギン", False), ("пингвин на льду", False), ("Käse", False),
-    ("un perro", False), ("der Hund und die Katze", False), ("une pomme rouge", False)])
+    ("un perro", False), ("der Hund und die Katze", False), ("une pomme rouge", False),
+    ("perro", False), ("Hund", False), ("manzana roja", False),  # no function word, but a word list reads them
+    ("Cherimoya. A cherimoya fruit.", True), ("gato negro", True)])  # as many English words as foreign ones
 def test_which_texts_leave_minilm(text, english):
     assert ml.is_english(text) is english
     assert (ml.cache_salt(text) == "") is english
@@ -98,23 +100,44 @@ def test_why_weighs_chinese_characters_one_by_one():
     assert weights.words == ("企", "鹅", "在", "冰", "上") and seen[:3] == ["企鹅在冰上", "鹅在冰上", "企在冰上"]
 
 
-def test_the_dictionary_reads_chinese_words_and_leaves_other_languages_alone():
+def test_the_dictionary_reads_chinese_words():
     from mmrec_core.encoders import _lexicon
 
     assert _lexicon.gloss("企鹅") == "penguin" and _lexicon.gloss("長頸鹿") == "giraffe"  # simplified and traditional
     assert _lexicon.gloss("一只在雪地里的狗") == "snow dog"  # longest match; 一, 只, 在, 的 carry no picture
     assert _lexicon.gloss("红色的汽车") == "red car"
-    for text in ("ペンギン", "ペンギンの絵", "펭귄", "a penguin", "的", "12345"):  # kana, hangul, no Han, only grammar
-        assert _lexicon.gloss(text) is None, text
     tiny = {"企鹅": "penguin"}
-    assert _lexicon.gloss("企鹅", tiny) == "penguin"
-    assert _lexicon.gloss("企鹅龘龘龘", tiny) is None  # under half of the content is in the dictionary
+    assert _lexicon.chinese_gloss("企鹅", tiny) == "penguin"
+    assert _lexicon.chinese_gloss("企鹅龘龘龘", tiny) is None  # under half of the content is in the dictionary
 
 
-def test_a_glossed_chinese_text_gets_its_own_cache_key_and_english_keeps_its_own():
+@pytest.mark.parametrize("text, english", [
+    ("ペンギン", "penguin"), ("ペンギンの絵", "penguin picture"), ("赤いハート", "red heart"),  # JMdict, particles dropped
+    ("笑顔", "smiling face"),  # Han alone, but JMdict covers it and CC-CEDICT does not: Japanese
+    ("perro", "dog"), ("un perro en la nieve", "dog snow"), ("perros", "dog"), ("corazon rojo", "heart red"),
+    ("Hund", "dog"), ("lächelndes Gesicht", "smiling face"), ("Sonnenblume", "sunflower"), ("la vache", "cow"),
+    ("zonnebloem", "sunflower"), ("köpek", "dog"), ("собака", "dog"),
+    ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None), ("gato negro", None)])
+def test_the_word_lists_read_other_languages(text, english):
+    from mmrec_core.encoders import _lexicon
+
+    assert _lexicon.gloss(text) == english
+
+
+def test_the_shipped_word_lists_name_their_sources():
+    from mmrec_core.encoders import _lexicon
+
+    sources = (_lexicon.LEXICONS / "SOURCES.md").read_text(encoding="utf-8")
+    for lang in _lexicon.LANGUAGES + ("ja",):
+        assert f"| {lang}.tsv.gz | dict-freedict-" in sources and len(_lexicon.lexicon(lang)) > 1000
+    assert "JMdict" in sources and "wamerican" in sources and len(_lexicon.english_words()) > 70_000
+
+
+def test_a_glossed_text_gets_its_own_cache_key_and_english_keeps_its_own():
     assert ml.cache_salt("a penguin") == ""
-    assert ml.cache_salt("企鹅").startswith("e5map-") and "cedict-" in ml.cache_salt("企鹅")
-    assert "cedict-" not in ml.cache_salt("ペンギン") and "cedict-" not in ml.cache_salt("un perro")
+    for text in ("企鹅", "ペンギン", "un perro"):
+        assert ml.cache_salt(text).startswith("e5map-") and "lexicon-" in ml.cache_salt(text)
+    assert "lexicon-" not in ml.cache_salt("펭귄")
 
 
 @pytest.mark.parametrize("query, wanted", [("企鹅", "Penguin"), ("一只在雪地里的狗", "Dog"), ("打印机", "Inkjet Printer")])
@@ -135,5 +158,5 @@ def test_without_the_dictionary_chinese_goes_through_e5_alone_with_one_warning(m
     monkeypatch.setattr(ml, "_lexicon_missing", False)
     monkeypatch.setattr(_lexicon, "dictionary", missing)
     with caplog.at_level(logging.WARNING):
-        assert ml.chinese_gloss("企鹅") is None and ml.chinese_gloss("汽车") is None
+        assert ml.gloss("企鹅") is None and ml.gloss("汽车") is None
     assert sum("e5 alone" in r.message for r in caplog.records) == 1

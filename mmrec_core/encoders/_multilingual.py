@@ -49,30 +49,32 @@ def is_english(text: str) -> bool:
     other = sum(1 for ch in letters if not ch.isascii())
     if other > 0.3 * len(letters) or (other and len(text.split()) <= 3):  # 企鹅, пингвин; Käse, canción
         return False
-    return not any(w.lower() in FOREIGN for w in WORD.findall(text))  # "un perro", "der Hund"
+    if any(w.lower() in FOREIGN for w in WORD.findall(text)):  # "un perro", "der Hund"
+        return False
+    return _lexicon.foreign_language(text) is None  # "perro", "cara sonriente": a word list reads it, SCOWL does not
 
 
 def cache_salt(text: str) -> str:
     """'' for a text MiniLM encodes (its cached vectors stay valid); the map's digest for a text e5 encodes, and
-    the dictionary's for a Chinese text it glosses."""
+    the dictionaries' for a text they gloss."""
     if is_english(text):
         return ""
-    return f"e5map-{map_digest()}:" + (f"cedict-{_lexicon.digest()}:" if chinese_gloss(text) else "")
+    return f"e5map-{map_digest()}:" + (f"lexicon-{_lexicon.digest()}:" if gloss(text) else "")
 
 
 _lexicon_missing = False
 
 
-def chinese_gloss(text: str) -> str | None:
-    """The dictionary's English words for a Chinese text (see _lexicon), or None (with one warning if the
-    dictionary is not installed)."""
+def gloss(text: str) -> str | None:
+    """The dictionary's English words for a text in another language (see _lexicon), or None (with one warning
+    if a dictionary is not installed)."""
     global _lexicon_missing
-    if _lexicon_missing or not _lexicon.is_chinese(text):
+    if _lexicon_missing:
         return None
     try:
         return _lexicon.gloss(text)
     except EncoderUnavailable as exc:
-        log.warning("Chinese texts go through e5 alone: %s", exc)
+        log.warning("texts in other languages go through e5 alone: %s", exc)
         _lexicon_missing = True
         return None
 

@@ -52,7 +52,7 @@ IMAGE_FEATURES = {
     "mid": 112 + 192,  # blocks 10 (112 ch, 14 x 14) and 14 (192 ch, 7 x 7), average-pooled: shapes before classes
 }
 BRIDGE_TOP = 5
-GLOSS_WEIGHT = 0.5  # a Chinese text: this share from MiniLM on its dictionary words (_lexicon), the rest from e5
+GLOSS_WEIGHT = 0.5  # a text in another language: this share from MiniLM on its dictionary words (_lexicon), the rest from e5
 _REQUIRED = ("text_w", "text_b", "img_mean", "img_std", "img_w", "bridge_w", "img_b")
 _MLP = ("mlp_w1", "mlp_b1", "mlp_w2")
 _TAIL = ("tail_w", "tail_b")
@@ -229,8 +229,8 @@ def bridge_embedding(logits: np.ndarray, prompts: np.ndarray, *, top: int = BRID
 
 
 class AlignedText:
-    """Text -> MiniLM (English) or e5 mapped into MiniLM's space (other languages, see _multilingual; Chinese also
-    through a dictionary, see _lexicon) -> text head."""
+    """Text -> MiniLM (English) or e5 mapped into MiniLM's space (other languages, see _multilingual; also
+    through a dictionary where one reads them, see _lexicon) -> text head."""
 
     modality = "text"
 
@@ -250,8 +250,8 @@ class AlignedText:
         rows = [i for i, e in enumerate(english) if not e]
         if rows:
             x[rows] = other.encode([batch[i] for i in rows])
-            glossed = [(i, g) for i, g in ((i, _multilingual.chinese_gloss(batch[i])) for i in rows) if g]
-            if glossed:  # a Chinese text the dictionary reads: half its words' MiniLM vector, half e5's
+            glossed = [(i, g) for i, g in ((i, _multilingual.gloss(batch[i])) for i in rows) if g]
+            if glossed:  # a text the dictionary reads: half its words' MiniLM vector, half e5's
                 idx = [i for i, _ in glossed]
                 words = self.text.encode([self.heads.prompt(g) for _, g in glossed])
                 x[idx] = l2_normalize((1 - GLOSS_WEIGHT) * x[idx] + GLOSS_WEIGHT * words)

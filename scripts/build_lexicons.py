@@ -1,0 +1,159 @@
+"""Build the word lists the encoder reads texts in other languages through (mmrec_core/encoders/_lexicon.py).
+
+From Debian packages (`apt-get download`, cached with the aligned sources in .mmrec/aligned-cache):
+- FreeDict's dictionaries into English (dict-freedict-LLL-eng, dictd format): Spanish, German, French,
+  Italian, Portuguese, Dutch, Swedish, Polish, Turkish, and Japanese (FreeDict's jpn-eng is JMdict);
+  each headword of 1-2 words (Japanese: up to 8 characters) with its first sense that names something in 1-4
+  plain English words;
+- SCOWL's American English word list (wamerican) and the English words of the senses above, so that a text
+  can be told English by its words (a loanword such as "quetzal" counts as English; a capitalised name does not).
+Writes mmrec_core/encoders/data/lexicons/LANG.tsv.gz (headword TAB sense) and english.txt.gz, and a
+SOURCES.md beside them with the packages, versions and licences.
+
+    .venv/bin/python scripts/build_lexicons.py   # about a minute (German's dictionary is 17 MB)
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import sys
+from pathlib import Path
+from typing import Iterable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from aligned_sources import CACHE, unpack  # noqa: E402
+
+OUT = ROOT / "mmrec_core" / "encoders" / "data" / "lexicons"
+FREEDICT = {"es": "spa", "de": "deu", "fr": "fra", "it": "ita", "pt": "por", "nl": "nld", "sv": "swe", "pl": "pol",
+            "tr": "tur", "ja": "jpn", "ru": "rus"}
+FORWARD = {"es", "de", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ja"}  # LANG-eng packages exist (rus-eng does not)
+INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru"}  # eng-LANG packages fill their gaps
+LICENCES = {"ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+PLAIN = re.compile(r"[A-Za-z][A-Za-z' -]*")
+SKIP = ("see", "synonym", "note", "abbr", "usage")
+
+
+def _b64(s: str) -> int:
+    v = 0
+    for ch in s:
+        v = v * 64 + B64.index(ch)
+    return v
+
+
+def bare(line: str) -> str:
+    """A sense line without its notes: <pos>, [domain], (remarks, nested ones too) and {cross references}."""
+    while True:
+        shorter = re.sub(r"<[^<>]*>|\[[^\[\]]*\]|\([^()]*\)|\{[^{}]*\}", "", line)
+        if shorter == line:
+            return line
+        line = shorter
+
+
+def first_sense(body: str) -> str | None:
+    """The first sense of a dictd entry's body (its lines after the headword) in 1-4 plain English words."""
+    for line in body.splitlines()[1:]:
+        line = line.strip()
+        if not line or line.startswith("(") and line.endswith(")") or line.lower().startswith(SKIP):
+            continue
+        line = bare(re.sub(r"^\d+\.\s*", "", line))
+        for sense in re.split(r"[,;]", line):
+            sense = sense.strip(" .!?")
+            if PLAIN.fullmatch(sense) and len(sense.split()) <= 4:
+                return sense.removeprefix("to ") if len(sense.split()) > 1 else sense
+    return None
+
+
+def usage(body: str) -> int:
+    """How common an entry's sense is, as the dictionary shows it: its usage examples (Ding: '"..." - ...') and
+    its frequency tags (JMdict: [ichi1], [news1], [spec1] ...)."""
+    return len(re.findall(r'^\s+"', body, re.M)) + 2 * len(re.findall(r"\[(?:ichi|news|spec|gai)\d\]", body))
+
+
+def freedict(lang: str) -> dict[str, str]:
+    """headword (lowercase, as the index has it) -> the plain sense of its commonest entry (see `usage`; the
+    first one where they tie)."""
+    code = FREEDICT[lang]
+    base = unpack(f"dict-freedict-{code}-eng") / "usr" / "share" / "dictd" / f"freedict-{code}-eng"
+    data = gzip.open(base.with_suffix(".dict.dz")).read()
+    best: dict[str, tuple[int, str]] = {}
+    with open(base.with_suffix(".index"), encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3 or parts[0].startswith("00database"):
+                continue
+            head = parts[0].strip()
+            if not head or len(head.split()) > 2 or (lang == "ja" and len(head) > 8):
+                continue
+            body = data[_b64(parts[1]):_b64(parts[1]) + _b64(parts[2])].decode("utf-8", "replace")
+            sense = first_sense(body)
+            if sense and (head not in best or usage(body) > best[head][0]):
+                best[head] = (usage(body), sense)
+    return {head: sense for head, (_, sense) in best.items()}
+
+
+def inverse(lang: str) -> dict[str, str]:
+    """From FreeDict's English-to-LANG dictionary: each 1-2 word translation -> its English headword (a plain
+    1-2 word one), the first headword that gives it."""
+    code = FREEDICT[lang]
+    base = unpack(f"dict-freedict-eng-{code}") / "usr" / "share" / "dictd" / f"freedict-eng-{code}"
+    text = gzip.open(base.with_suffix(".dict.dz")).read().decode("utf-8", "replace")
+    out: dict[str, str] = {}
+    head = None
+    for line in text.splitlines():
+        m = re.match(r"^(\S[^/]*?)\s+/[^/]*/", line)
+        if m:
+            head = m.group(1).strip() if PLAIN.fullmatch(m.group(1).strip()) and len(m.group(1).split()) <= 2 else None
+            continue
+        if head is None or not line.strip() or line.startswith((" ", "\t")):
+            continue
+        line = bare(re.sub(r"^\d+\.\s*", "", line.strip()))
+        for word in re.split(r"[,;]", line):
+            word = word.strip(" .!?").lower()
+            if word and len(word.split()) <= 2 and word not in out:
+                out[word] = head
+    return out
+
+
+def version(package: str) -> str:
+    deb = sorted((CACHE / "debs").glob(f"{package}_*.deb"))[-1]
+    return deb.name.split("_")[1].replace("%3a", ":")
+
+
+def write(path: Path, lines: Iterable[str]) -> None:
+    """One line each, gzip'd without a timestamp (the same input gives the same bytes)."""
+    path.write_bytes(gzip.compress("".join(line + "\n" for line in lines).encode("utf-8"), 9, mtime=0))
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    sources = ["# Where the word lists come from", "",
+               "Built by scripts/build_lexicons.py; read by mmrec_core/encoders/_lexicon.py.", "",
+               "| file | Debian package | version | licence | entries |", "|---|---|---|---|---|"]
+    senses: set[str] = set()  # the English words the lists translate into count as English too ("quetzal")
+    for lang in FREEDICT:
+        words = freedict(lang) if lang in FORWARD else {}
+        for word, english in (inverse(lang) if lang in INVERSE else {}).items():
+            words.setdefault(word, english)
+        senses.update(w for sense in words.values() for w in re.findall(r"\b[a-z]+\b", sense))  # no names: "Corazon"
+        write(OUT / f"{lang}.tsv.gz", (f"{w}\t{s}" for w, s in sorted(words.items())))
+        pkgs = [f"dict-freedict-{FREEDICT[lang]}-eng"] * (lang in FORWARD) + [f"dict-freedict-eng-{FREEDICT[lang]}"] * (lang in INVERSE)
+        sources.append(f"| {lang}.tsv.gz | {', '.join(pkgs)} | {', '.join(version(p) for p in pkgs)} | "
+                       f"{LICENCES.get(lang, 'GPL-2+ (FreeDict)')} | {len(words):,} |")
+        print(f"{lang}: {len(words):,} words")
+    english = unpack("wamerican") / "usr" / "share" / "dict" / "american-english"
+    words_en = sorted({w.strip().lower() for w in english.read_text(encoding="utf-8").splitlines()
+                       if w.strip() and "'" not in w} | senses)
+    write(OUT / "english.txt.gz", words_en)
+    sources.append(f"| english.txt.gz | wamerican (and the senses above) | {version('wamerican')} | SCOWL (permissive) | "
+                   f"{len(words_en):,} |")
+    (OUT / "SOURCES.md").write_text("\n".join(sources) + "\n", encoding="utf-8")
+    print(f"english: {len(words_en):,} words; wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
