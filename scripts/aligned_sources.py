@@ -49,7 +49,8 @@ class Source:
     name: str
     packages: tuple[str, ...]
     licence: str
-    role: str  # "train", "eval" (reserved: never trained or tuned on) or "hash" (reserved, only to find copies)
+    role: str  # "train", "eval" (reserved: never trained or tuned on), "hash" (reserved, only to find copies) or
+    # "heldout" (never trained on, but ours to choose on)
     harvest: Callable[[], Iterator[Pair]]
     kind: str = "icons"  # drawings, icons, emoji, pixel art, flags: the groups of the held-out evaluation
 
@@ -340,6 +341,43 @@ def iconify(prefix: str, kind: str, cap: int) -> Callable[[], Iterator[Pair]]:
     return harvest
 
 
+FXEMOJI = "@iconify-json/fxemoji@1.2.2"  # Firefox OS Emoji (Mozilla), Iconify's package of that one set
+
+
+def fxemoji() -> Iterator[Pair]:
+    """Firefox OS Emoji: the icons whose run-together name is a single code point's Unicode name ('alarmclock'
+    is ALARM CLOCK), rendered on white; id = the code point (hex), caption = its Unicode name. Never trained on
+    (see ICONIFY_SETS): the emoji-style set that choices between languages' routes are made on."""
+    import unicodedata
+
+    base = CACHE / "npm" / FXEMOJI.replace("@", "").replace("/", "-")
+    if not (base / "icons.json").is_file():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tgz = subprocess.run(["npm", "pack", "--silent", FXEMOJI], cwd=base.parent, check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        tmp = base.with_suffix(".tmp")
+        tmp.mkdir(exist_ok=True)
+        subprocess.run(["tar", "xzf", str(base.parent / tgz), "-C", str(tmp), "--strip-components=1"], check=True)
+        tmp.rename(base)
+    data = json.loads((base / "icons.json").read_text(encoding="utf-8"))
+    by_name = {}
+    for cp in range(0x2000, 0x1FB00):
+        name = unicodedata.name(chr(cp), "")
+        if name:
+            by_name.setdefault(re.sub(r"[^a-z0-9]", "", name.lower()), cp)
+    size = data.get("width", 32), data.get("height", 32)
+    for name, icon in sorted(data["icons"].items()):
+        cp = by_name.get(name)
+        if cp is None:
+            continue
+        w, h = icon.get("width", size[0]), icon.get("height", size[1])
+        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+               f'viewBox="{icon.get("left", 0)} {icon.get("top", 0)} {w} {h}">{icon["body"]}</svg>')
+        png = render_icon(svg, IMAGES / "fxemoji" / f"{cp:05x}.png")
+        if png is not None:
+            yield Pair("fxemoji", f"{cp:05x}", str(png), (unicodedata.name(chr(cp)).lower(),), "emoji")
+
+
 # (prefix, kind, most icons taken): sets with descriptive names; logos, brand and programming sets left out
 # (names of products, not of things), flags left to kgeography, fxemoji left out (its names run words together,
 # 'closedbook', and it has no code-point table); Noto's sets (`noto`, `noto-v1`) are reserved.
@@ -472,6 +510,7 @@ SOURCES = {s.name: s for s in (
     Source("wesnoth", ("wesnoth-1.16-data",), "GPL-2.0-or-later", "eval", _unseen("wesnoth"), "drawings"),
     Source("gnome", ("gnome-icon-theme",), "LGPL-3.0 / CC-BY-SA-3.0", "eval", _unseen("gnome"), "icons"),
     Source("openclipart-all", ("openclipart-svg",), "public domain (CC0)", "hash", openclipart_all, "drawings"),
+    Source("fxemoji", (FXEMOJI,), "Apache-2.0 (Mozilla)", "heldout", fxemoji, "emoji"),
 )}
 TRAIN_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "train")
 EVAL_SOURCES = tuple(n for n, s in SOURCES.items() if s.role == "eval")
