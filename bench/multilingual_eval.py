@@ -11,11 +11,12 @@ ratio to it flatters nobody; `e5 English` (English forced through the e5 route) 
 what the map transfers. The map trains on four fifths of the stamps' translations (scripts/train_multilingual.py):
 the table is printed for the fifth it never saw (`held out`, the one to read) and for all stamps.
 
-Usage: python bench/multilingual_eval.py
+Usage: python bench/multilingual_eval.py [--gloss-weight W]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import sys
@@ -53,7 +54,14 @@ def queries(folder: Path, only_held_out: bool) -> dict[str, list[tuple[str, str]
 
 
 def main() -> None:
+    from mmrec_core.encoders import aligned
     from mmrec_core.ingest import ingest
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gloss-weight", type=float, help="the dictionary's share of a glossed text's vector (an experiment)")
+    args = ap.parse_args()
+    if args.gloss_weight is not None:
+        aligned.GLOSS_WEIGHT = args.gloss_weight
 
     folder = stamps()
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +85,8 @@ def main() -> None:
             rows[lang] = {"queries": len(pairs), "shipped": recall10(pairs, text.encode),
                           "minilm": recall10(pairs, minilm_only)}
         rows["en"]["e5"] = recall10([p for p in by_lang["en"] if p[0] in col], e5_only)
-        print(json.dumps({"encoder": text.name, "stamps": label, "items": len(col), "recall_at_10": rows}))
+        print(json.dumps({"encoder": text.name, "gloss_weight": aligned.GLOSS_WEIGHT, "stamps": label,
+                          "items": len(col), "recall_at_10": rows}))
         print(f"\n{label}, each description against the demo's {len(col)} pictures:")
         print("| language | queries | MiniLM alone | as shipped | / English | / e5 English |")
         print("|---|---|---|---|---|---|")

@@ -35,7 +35,7 @@ INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru"}  # eng-LANG pac
 LICENCES = {"ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PLAIN = re.compile(r"[A-Za-z][A-Za-z' -]*")
-SKIP = ("see", "synonym", "note", "abbr", "usage")
+SKIP = ("see", "synonym", "note", "abbr", "usage", "indicates", "used ", "counter for", "suffix")
 
 
 def _b64(s: str) -> int:
@@ -70,8 +70,9 @@ def first_sense(body: str) -> str | None:
 
 def usage(body: str) -> int:
     """How common an entry's sense is, as the dictionary shows it: its usage examples (Ding: '"..." - ...') and
-    its frequency tags (JMdict: [ichi1], [news1], [spec1] ...)."""
-    return len(re.findall(r'^\s+"', body, re.M)) + 2 * len(re.findall(r"\[(?:ichi|news|spec|gai)\d\]", body))
+    its frequency tags (JMdict: [ichi1], [news1], [spec1] ...), and for JMdict whether it is a common noun."""
+    return (len(re.findall(r'^\s+"', body, re.M)) + 2 * len(re.findall(r"\[(?:ichi|news|spec|gai)\d\]", body))
+            + 3 * ("(noun (common)" in body))  # JMdict: a thing's name before a suffix's or a counter's reading
 
 
 def freedict(lang: str) -> dict[str, str]:
@@ -141,7 +142,8 @@ def main() -> None:
             words.setdefault(word, english)
         senses.update(w for sense in words.values() for w in re.findall(r"\b[a-z]+\b", sense))  # no names: "Corazon"
         write(OUT / f"{lang}.tsv.gz", (f"{w}\t{s}" for w, s in sorted(words.items())))
-        pkgs = [f"dict-freedict-{FREEDICT[lang]}-eng"] * (lang in FORWARD) + [f"dict-freedict-eng-{FREEDICT[lang]}"] * (lang in INVERSE)
+        pkgs = ([f"dict-freedict-{FREEDICT[lang]}-eng"] * (lang in FORWARD)
+                + [f"dict-freedict-eng-{FREEDICT[lang]}"] * (lang in INVERSE))
         sources.append(f"| {lang}.tsv.gz | {', '.join(pkgs)} | {', '.join(version(p) for p in pkgs)} | "
                        f"{LICENCES.get(lang, 'GPL-2+ (FreeDict)')} | {len(words):,} |")
         print(f"{lang}: {len(words):,} words")

@@ -141,8 +141,8 @@ KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 JAPANESE_RUN = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々ー]+")
 WORDS = re.compile(r"[^\W\d_]+")
 # Particles, copulas and the commonest auxiliaries: grammar, not things.
-JA_FUNCTION = frozenset("の は が を に で と も へ や か な ね よ から まで より です ます だ する した して いる ある "
-                        "なる れる られる ない こと もの これ それ あの この その".split())
+JA_FUNCTION = frozenset("の は が を に で と も へ や か な ね よ から まで より です ます だ する した して "
+                        "いる ある なる れる られる ない こと もの これ それ あの この その".split())
 # Per language: its function words (dropped), and the endings tried off a word the list lacks (ending, replacement).
 STOP = {
     "es": "el la los las un una unos unas de del al a en con sin por para y o que muy su sus se lo",
@@ -238,9 +238,9 @@ def foreign_language(text: str) -> str | None:
     return best
 
 
-def japanese_gloss(text: str) -> tuple[float, str | None]:
-    """How much of a Japanese text JMdict covers and its English words: JMdict's words by longest match over
-    its kana and kanji, particles dropped."""
+def japanese_words(text: str) -> list[tuple[str, str | None]]:
+    """A Japanese text's content words and their senses: JMdict's words by longest match over its kana and
+    kanji, particles dropped."""
     words = lexicon("ja")
     content: list[tuple[str, str | None]] = []
     for run in JAPANESE_RUN.findall(text):
@@ -253,21 +253,22 @@ def japanese_gloss(text: str) -> tuple[float, str | None]:
                         content.append((piece, words.get(piece)))
                     i += n
                     break
-    return _covered(content)
+    return content
 
 
 def gloss(text: str) -> str | None:
     """English words for a text in one of the languages above, or None (English, another language, or a text
-    the dictionary covers less than half of). Han characters alone may be Chinese or Japanese (笑顔): the
-    dictionary that covers more of them reads them."""
+    the dictionary covers less than half of). Han characters alone may be Chinese or Japanese (笑顔, 飛行機):
+    JMdict reads them where it covers more of them than CC-CEDICT, or as much in fewer words."""
     if KANA.search(text):
-        return japanese_gloss(text)[1]
+        return _covered(japanese_words(text))[1]
     if is_chinese(text):
-        content = [(w, s) for w, s in words(text, dictionary()) if not (len(w) == 1 and w in FUNCTION)]
-        share, english = _covered(content)
-        if content and share < 1.0:
-            share_ja, english_ja = japanese_gloss(text)
-            if share_ja > share:
+        chinese = [(w, s) for w, s in words(text, dictionary()) if not (len(w) == 1 and w in FUNCTION)]
+        share, english = _covered(chinese)
+        if chinese and share < 1.0 or len(chinese) > 1:
+            japanese = japanese_words(text)
+            share_ja, english_ja = _covered(japanese)
+            if (share_ja, -len(japanese)) > (share, -len(chinese)):
                 return english_ja
         return english
     lang = foreign_language(text)
