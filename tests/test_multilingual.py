@@ -58,7 +58,9 @@ def demo_engine():
 
 
 @pytest.mark.parametrize("query, wanted", [("企鹅", "Penguin"), ("ペンギン", "Penguin"), ("пингвин", "Penguin"),
-                                           ("un perro", "Dog"), ("der Hund", "Dog"), ("一只猫", "Kitten")])
+                                           ("un perro", "Dog"), ("der Hund", "Dog"), ("一只猫", "Kitten"),
+                                           ("perro", "Dog"), ("Hund", "Dog"), ("piña", "Pineapple"),
+                                           ("manzana roja", "Apple"), ("マンゴー", "Mango")])
 def test_a_query_in_another_language_finds_the_picture(demo_engine, query, wanted):
     from mmrec_core.query import Query
     from mmrec_core.retrieval import Weights

@@ -3,12 +3,14 @@
 The aligned heads read MiniLM-L6 vectors, and MiniLM is an English model: a Chinese query through it is close to
 random. A text that is not English goes through e5 instead, and a small residual map (trained by
 scripts/train_multilingual.py on parallel text: CLDR's names, Tux Paint's descriptions, CC-CEDICT's words) puts the
-e5 vector where MiniLM puts the English for the same thing; the heads then read it as they read MiniLM. A Chinese
-text is also glossed through a dictionary (_lexicon; aligned.AlignedText averages the two). English stays on MiniLM, unchanged (same vectors, same
-speed). `is_english` decides per text, without a model: a text mostly in letters outside ASCII (Chinese,
-Japanese, Cyrillic ...) is not English, nor a short one with any (Käse, canción), nor one with a function word of
-another Latin-script language ("un perro"); anything else is (an English caption naming a "Räuchermännchen" too),
-so an English catalog's vectors do not change.
+e5 vector where MiniLM puts the English for the same thing; the heads then read it as they read MiniLM. Where a
+dictionary reads the text, it is also glossed into English words (_lexicon; aligned.AlignedText mixes the two).
+English stays on MiniLM, unchanged (same vectors, same speed). `is_english` decides per text, without a model: a
+text mostly in letters outside ASCII (Chinese, Japanese, Cyrillic ...) is not English, nor a short one with any
+(Käse, canción), nor one with a function word of another Latin-script language ("un perro"), nor one whose words a
+word list reads more of than the English list does ("perro", "manzana roja"; _lexicon.foreign_language); anything
+else is (an English caption naming a "Räuchermännchen" or a quetzal too), so an English catalog's vectors do not
+change.
 """
 
 from __future__ import annotations
