@@ -248,21 +248,23 @@ _GENERIC = re.compile(r"^[\d\s]*$|^(.|..)$")
 
 def iconify_set(prefix: str) -> dict:
     """One Iconify set's JSON from the pinned @iconify/json package (npm pack + tar, once)."""
-    base = _iconify_dir()
-    if not (base / "json").is_dir():
-        base.parent.mkdir(parents=True, exist_ok=True)
-        tgz = subprocess.run(["npm", "pack", "--silent", ICONIFY], cwd=base.parent, check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        tmp = base.with_suffix(".tmp")
-        tmp.mkdir(exist_ok=True)
-        subprocess.run(["tar", "xzf", str(base.parent / tgz), "-C", str(tmp), "--strip-components=1", "package/json",
-                        "package/collections.json"], check=True)
-        tmp.rename(base)
+    base = npm_package(ICONIFY, "package/json", "package/collections.json")
     return json.loads((base / "json" / f"{prefix}.json").read_text(encoding="utf-8"))
 
 
-def _iconify_dir() -> Path:
-    return CACHE / "npm" / ICONIFY.replace("@", "").replace("/", "-")
+def npm_package(spec: str, *members: str) -> Path:
+    """An npm package (`name@version`) unpacked into CACHE/npm (npm pack + tar, once; only `members` if given)."""
+    base = CACHE / "npm" / spec.replace("@", "").replace("/", "-")
+    if not base.is_dir():
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tgz = subprocess.run(["npm", "pack", "--silent", spec], cwd=base.parent, check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        tmp = base.with_suffix(".tmp")
+        tmp.mkdir(exist_ok=True)
+        subprocess.run(["tar", "xzf", str(base.parent / tgz), "-C", str(tmp), "--strip-components=1", *members],
+                       check=True)
+        tmp.rename(base)
+    return base
 
 
 def render_icon(svg: str, out: Path, size: int = 224) -> Path | None:
@@ -350,16 +352,7 @@ def fxemoji() -> Iterator[Pair]:
     (see ICONIFY_SETS): the emoji-style set that choices between languages' routes are made on."""
     import unicodedata
 
-    base = CACHE / "npm" / FXEMOJI.replace("@", "").replace("/", "-")
-    if not (base / "icons.json").is_file():
-        base.parent.mkdir(parents=True, exist_ok=True)
-        tgz = subprocess.run(["npm", "pack", "--silent", FXEMOJI], cwd=base.parent, check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        tmp = base.with_suffix(".tmp")
-        tmp.mkdir(exist_ok=True)
-        subprocess.run(["tar", "xzf", str(base.parent / tgz), "-C", str(tmp), "--strip-components=1"], check=True)
-        tmp.rename(base)
-    data = json.loads((base / "icons.json").read_text(encoding="utf-8"))
+    data = json.loads((npm_package(FXEMOJI) / "icons.json").read_text(encoding="utf-8"))
     by_name = {}
     for cp in range(0x2000, 0x1FB00):
         name = unicodedata.name(chr(cp), "")
@@ -522,8 +515,8 @@ def licence(name: str) -> str:
     src = SOURCES[name]
     if src.licence != "iconify":
         return src.licence
-    iconify_set(name)  # makes sure the package is there
-    info = json.loads((_iconify_dir() / "collections.json").read_text(encoding="utf-8"))[name]
+    base = npm_package(ICONIFY, "package/json", "package/collections.json")
+    info = json.loads((base / "collections.json").read_text(encoding="utf-8"))[name]
     return f"{info['license']['spdx']} ({info['author']['name']})"
 
 
