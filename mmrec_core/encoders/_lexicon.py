@@ -102,14 +102,18 @@ def is_chinese(text: str) -> bool:
     return bool(HAN.search(text)) and not NOT_CHINESE.search(text)
 
 
-def words(text: str, lexicon: dict[str, str]) -> list[tuple[str, str | None]]:
-    """The text's Han runs cut into dictionary words by longest match: (word, its sense or None)."""
+HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+
+
+def words(text: str, lexicon: dict[str, str], run: re.Pattern = HAN_RUN) -> list[tuple[str, str | None]]:
+    """The text's runs (Han characters, or another script's `run`) cut into dictionary words by longest match:
+    (word, its sense or None)."""
     out: list[tuple[str, str | None]] = []
-    for run in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", text):
+    for chars in run.findall(text):
         i = 0
-        while i < len(run):
-            for n in range(min(MAX_WORD, len(run) - i), 0, -1):
-                piece = run[i:i + n]
+        while i < len(chars):
+            for n in range(min(MAX_WORD, len(chars) - i), 0, -1):
+                piece = chars[i:i + n]
                 if n == 1 or piece in lexicon:
                     out.append((piece, lexicon.get(piece)))
                     i += n
@@ -117,12 +121,17 @@ def words(text: str, lexicon: dict[str, str]) -> list[tuple[str, str | None]]:
     return out
 
 
+def chinese_words(text: str, lexicon: dict[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """A Chinese text's content words and their senses: function words and measure words dropped."""
+    lexicon = dictionary() if lexicon is None else lexicon
+    return [(w, s) for w, s in words(text, lexicon) if not (len(w) == 1 and w in FUNCTION)]
+
+
 def chinese_gloss(text: str, lexicon: dict[str, str] | None = None) -> str | None:
     """English words for a Chinese text ("企鹅" -> "penguin"), or None: not Chinese, or under half covered."""
     if not is_chinese(text):
         return None
-    lexicon = dictionary() if lexicon is None else lexicon
-    return _covered([(w, s) for w, s in words(text, lexicon) if not (len(w) == 1 and w in FUNCTION)])[1]
+    return _covered(chinese_words(text, lexicon))[1]
 
 
 def _covered(content: list[tuple[str, str | None]]) -> tuple[float, str | None]:
@@ -241,19 +250,7 @@ def foreign_language(text: str) -> str | None:
 def japanese_words(text: str) -> list[tuple[str, str | None]]:
     """A Japanese text's content words and their senses: JMdict's words by longest match over its kana and
     kanji, particles dropped."""
-    words = lexicon("ja")
-    content: list[tuple[str, str | None]] = []
-    for run in JAPANESE_RUN.findall(text):
-        i = 0
-        while i < len(run):
-            for n in range(min(MAX_WORD, len(run) - i), 0, -1):
-                piece = run[i:i + n]
-                if n == 1 or piece in words:
-                    if piece not in JA_FUNCTION:
-                        content.append((piece, words.get(piece)))
-                    i += n
-                    break
-    return content
+    return [(w, s) for w, s in words(text, lexicon("ja"), JAPANESE_RUN) if w not in JA_FUNCTION]
 
 
 def gloss(text: str) -> str | None:
@@ -263,9 +260,9 @@ def gloss(text: str) -> str | None:
     if KANA.search(text):
         return _covered(japanese_words(text))[1]
     if is_chinese(text):
-        chinese = [(w, s) for w, s in words(text, dictionary()) if not (len(w) == 1 and w in FUNCTION)]
+        chinese = chinese_words(text)
         share, english = _covered(chinese)
-        if chinese and share < 1.0 or len(chinese) > 1:
+        if chinese and (share < 1.0 or len(chinese) > 1):
             japanese = japanese_words(text)
             share_ja, english_ja = _covered(japanese)
             if (share_ja, -len(japanese)) > (share, -len(chinese)):

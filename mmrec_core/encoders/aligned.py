@@ -256,7 +256,7 @@ class AlignedText:
         if rows:
             x[rows] = other.encode([batch[i] for i in rows])
             glossed = [(i, g) for i, g in ((i, _multilingual.gloss(batch[i])) for i in rows) if g]
-            if glossed:  # a text the dictionary reads: half its words' MiniLM vector, half e5's
+            if glossed:  # a text a dictionary reads: GLOSS_WEIGHT of it from its words on MiniLM, the rest from e5
                 idx = [i for i, _ in glossed]
                 words = self.text.encode([self.heads.prompt(g) for _, g in glossed])
                 x[idx] = l2_normalize((1 - GLOSS_WEIGHT) * x[idx] + GLOSS_WEIGHT * words)
