@@ -5,6 +5,11 @@ From Debian packages (`apt-get download`, cached with the aligned sources in .mm
   Italian, Portuguese, Dutch, Swedish, Polish, Turkish, and Japanese (FreeDict's jpn-eng is JMdict);
   each headword of 1-2 words (Japanese: up to 8 characters) with its first sense that names something in 1-4
   plain English words;
+- Spanish and Catalan also through Apertium's machine-translation data (apertium-eng-spa, apertium-eng-cat, GPL):
+  every word of Debian's Spanish and Catalan word lists (wspanish, wcatalan) analysed into its lemma by
+  Apertium's morphological analyser and translated by its bilingual dictionary (`lt-proc` from `lttoolbox`,
+  needed here only: `apt-get install lttoolbox`), so inflected forms (perros, rojas) are in the list; these come
+  before FreeDict's, which fill the rest;
 - SCOWL's American English word list (wamerican) and the English words of the senses above, so that a text
   can be told English by its words (a loanword such as "quetzal" counts as English; a capitalised name does not).
 Writes mmrec_core/encoders/data/lexicons/LANG.tsv.gz (headword TAB sense) and english.txt.gz, and a
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import gzip
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -32,7 +39,10 @@ FREEDICT = {"es": "spa", "de": "deu", "fr": "fra", "it": "ita", "pt": "por", "nl
             "tr": "tur", "ja": "jpn", "ru": "rus"}
 FORWARD = {"es", "de", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ja"}  # LANG-eng packages exist (rus-eng does not)
 INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru"}  # eng-LANG packages fill their gaps
-LICENCES = {"ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
+APERTIUM = {"es": ("apertium-eng-spa", "spa-eng", "wspanish", "spanish"),
+            "ca": ("apertium-eng-cat", "cat-eng", "wcatalan", "catalan")}
+LICENCES = {"es": "GPL (Apertium, wspanish) / GPL-2+ (FreeDict)", "ca": "GPL (Apertium, wcatalan)",
+            "ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PLAIN = re.compile(r"[A-Za-z][A-Za-z' -]*")
 SKIP = ("see", "synonym", "note", "abbr", "usage", "indicates", "used ", "counter for", "suffix")
@@ -120,6 +130,43 @@ def inverse(lang: str) -> dict[str, str]:
     return out
 
 
+def apertium(lang: str) -> dict[str, str]:
+    """Every word of the language's Debian word list -> the English lemma Apertium translates it to (its first
+    analysis that the bilingual dictionary knows, nouns and adjectives first); {} without lt-proc."""
+    package, pair, wordlist, name = APERTIUM[lang]
+    if shutil.which("lt-proc") is None:
+        print(f"{lang}: Apertium left out (apt-get install lttoolbox for lt-proc)", file=sys.stderr)
+        return {}
+    data = unpack(package) / "usr" / "share" / "apertium" / package
+    words = [w.strip() for w in (unpack(wordlist) / "usr" / "share" / "dict" / name).read_text(encoding="utf-8")
+             .splitlines() if w.strip() and " " not in w.strip()]
+    analysed = subprocess.run(["lt-proc", str(data / f"{pair}.automorf.bin")], input="\n".join(words),
+                              capture_output=True, text=True, check=True).stdout
+    readings: dict[str, list[str]] = {}
+    for unit in re.findall(r"\^([^$]*)\$", analysed):
+        surface, *found = unit.split("/")
+        found = [a for a in found if not a.startswith("*") and re.match(r"[^<]+<(n|adj|vblex|adv)>", a)]
+        if found:
+            readings[surface.lower()] = sorted(found, key=lambda a: ("<n>" not in a, "<adj>" not in a))
+    lemmas = sorted({a for found in readings.values() for a in found})
+    translated = subprocess.run(["lt-proc", "-b", str(data / f"{pair}.autobil.bin")],
+                                input="\n".join(f"^{a}$" for a in lemmas), capture_output=True, text=True,
+                                check=True).stdout
+    english = {}
+    for unit in re.findall(r"\^([^$]*)\$", translated):
+        source, *target = unit.split("/")
+        if target and not target[0].startswith(("@", "*")):
+            lemma = re.sub(r"<[^>]*>", "", target[0]).replace("#", "").strip()
+            if PLAIN.fullmatch(lemma) and len(lemma.split()) <= 3:
+                english[source] = lemma
+    out = {}
+    for surface, found in readings.items():
+        lemma = next((english[a] for a in found if a in english), None)
+        if lemma:
+            out[surface] = lemma
+    return out
+
+
 def version(package: str) -> str:
     deb = sorted((CACHE / "debs").glob(f"{package}_*.deb"))[-1]
     return deb.name.split("_")[1].replace("%3a", ":")
@@ -136,14 +183,17 @@ def main() -> None:
                "Built by scripts/build_lexicons.py; read by mmrec_core/encoders/_lexicon.py.", "",
                "| file | Debian package | version | licence | entries |", "|---|---|---|---|---|"]
     senses: set[str] = set()  # the English words the lists translate into count as English too ("quetzal")
-    for lang in FREEDICT:
-        words = freedict(lang) if lang in FORWARD else {}
+    for lang in [*FREEDICT, *(lang for lang in APERTIUM if lang not in FREEDICT)]:
+        words = apertium(lang) if lang in APERTIUM else {}
+        for word, english in (freedict(lang) if lang in FORWARD else {}).items():
+            words.setdefault(word, english)
         for word, english in (inverse(lang) if lang in INVERSE else {}).items():
             words.setdefault(word, english)
         senses.update(w for sense in words.values() for w in re.findall(r"\b[a-z]+\b", sense))  # no names: "Corazon"
         write(OUT / f"{lang}.tsv.gz", (f"{w}\t{s}" for w, s in sorted(words.items())))
-        pkgs = ([f"dict-freedict-{FREEDICT[lang]}-eng"] * (lang in FORWARD)
-                + [f"dict-freedict-eng-{FREEDICT[lang]}"] * (lang in INVERSE))
+        pkgs = ([*APERTIUM.get(lang, ())[::2]] * (shutil.which("lt-proc") is not None)
+                + [f"dict-freedict-{FREEDICT.get(lang)}-eng"] * (lang in FORWARD)
+                + [f"dict-freedict-eng-{FREEDICT.get(lang)}"] * (lang in INVERSE))
         sources.append(f"| {lang}.tsv.gz | {', '.join(pkgs)} | {', '.join(version(p) for p in pkgs)} | "
                        f"{LICENCES.get(lang, 'GPL-2+ (FreeDict)')} | {len(words):,} |")
         print(f"{lang}: {len(words):,} words")

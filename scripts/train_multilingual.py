@@ -151,7 +151,7 @@ def cedict_pairs() -> list[dict[str, str]]:
         return []
     hsk = {w.strip() for w in hsk_file.read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("//")}
     rows, seen = [], set()
-    for trad, simp, sense in _lexicon.entries():
+    for trad, simp, sense, _ in _lexicon.entries():
         if simp not in hsk or simp in seen:
             continue
         seen.add(simp)

@@ -118,7 +118,8 @@ def test_the_dictionary_reads_chinese_words():
     ("笑顔", "smiling face"), ("飛行機", "aeroplane"),  # Han alone: JMdict covers more, or as much in fewer words
     ("perro", "dog"), ("un perro en la nieve", "dog snow"), ("perros", "dog"), ("corazon rojo", "heart red"),
     ("Hund", "dog"), ("lächelndes Gesicht", "smiling face"), ("Sonnenblume", "sunflower"), ("la vache", "cow"),
-    ("zonnebloem", "sunflower"), ("köpek", "dog"), ("собака", "dog"),
+    ("zonnebloem", "sunflower"), ("köpek", "dog"), ("собака", "dog"), ("gráfico de barras", "chart bar"),
+    ("poma vermella", "apple red"),  # Apertium's Spanish and Catalan
     ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None), ("gato negro", None)])
 def test_the_word_lists_read_other_languages(text, english):
     from mmrec_core.encoders import _lexicon
@@ -131,8 +132,9 @@ def test_the_shipped_word_lists_name_their_sources():
 
     sources = (_lexicon.LEXICONS / "SOURCES.md").read_text(encoding="utf-8")
     for lang in _lexicon.LANGUAGES + ("ja",):
-        assert f"| {lang}.tsv.gz | dict-freedict-" in sources and len(_lexicon.lexicon(lang)) > 1000
+        assert f"| {lang}.tsv.gz | " in sources and len(_lexicon.lexicon(lang)) > 1000
     assert "JMdict" in sources and "wamerican" in sources and len(_lexicon.english_words()) > 70_000
+    assert "dict-freedict-deu-eng" in sources and "apertium-eng-spa" in sources
 
 
 def test_a_glossed_text_gets_its_own_cache_key_and_english_keeps_its_own():

