@@ -221,15 +221,15 @@ def main() -> None:
         words = apertium(lang) if lang in APERTIUM else {}
         for word, english in (freedict(lang) if lang in FORWARD else {}).items():
             words.setdefault(word, english)
-        for word, english in (inverse(lang) if lang in INVERSE else {}).items():
-            words.setdefault(word, english)
         for word, english in (mueller() if lang == "ru" else {}).items():
+            words.setdefault(word, english)
+        for word, english in (inverse(lang) if lang in INVERSE else {}).items():
             words.setdefault(word, english)
         senses.update(w for sense in words.values() for w in re.findall(r"\b[a-z]+\b", sense))  # no names: "Corazon"
         write(OUT / f"{lang}.tsv.gz", (f"{w}\t{s}" for w, s in sorted(words.items())))
         pkgs = ([*APERTIUM.get(lang, ())[::2]] * (shutil.which("lt-proc") is not None)
                 + [f"dict-freedict-{FREEDICT.get(lang)}-eng"] * (lang in FORWARD)
-                + [f"dict-freedict-eng-{FREEDICT.get(lang)}"] * (lang in INVERSE) + ["mueller7-dict"] * (lang == "ru"))
+                + ["mueller7-dict"] * (lang == "ru") + [f"dict-freedict-eng-{FREEDICT.get(lang)}"] * (lang in INVERSE))
         sources.append(f"| {lang}.tsv.gz | {', '.join(pkgs)} | {', '.join(version(p) for p in pkgs)} | "
                        f"{LICENCES.get(lang, 'GPL-2+ (FreeDict)')} | {len(words):,} |")
         print(f"{lang}: {len(words):,} words")
