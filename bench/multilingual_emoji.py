@@ -32,7 +32,7 @@ from train_multilingual import annotations, held_out  # noqa: E402
 from mmrec_core.catalog import load_image  # noqa: E402
 from mmrec_core.encoders import DEFAULT_ENCODER, get_encoders  # noqa: E402
 
-LANGS = ("en", "zh", "zh_Hant", "ja", "ko", "es", "de", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru")
+LANGS = ("en", "zh", "zh_Hant", "ja", "ko", "es", "de", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru", "ca", "ar")
 
 
 def main() -> None:

