@@ -5,11 +5,13 @@ From Debian packages (`apt-get download`, cached with the aligned sources in .mm
   Italian, Portuguese, Dutch, Swedish, Polish, Turkish, and Japanese (FreeDict's jpn-eng is JMdict);
   each headword of 1-2 words (Japanese: up to 8 characters) with its first sense that names something in 1-4
   plain English words;
-- Spanish and Catalan also through Apertium's machine-translation data (apertium-eng-spa, apertium-eng-cat, GPL):
-  every word of Debian's Spanish and Catalan word lists (wspanish, wcatalan) analysed into its lemma by
-  Apertium's morphological analyser and translated by its bilingual dictionary (`lt-proc` from `lttoolbox`,
-  needed here only: `apt-get install lttoolbox`), so inflected forms (perros, rojas) are in the list; these come
-  before FreeDict's, which fill the rest;
+- Spanish, Catalan, French, Italian and Portuguese also through Apertium's machine-translation data (GPL):
+  every word of Debian's word list of the language (wspanish, wcatalan, wfrench, witalian, wportuguese)
+  analysed into its lemma by Apertium's morphological analyser and translated by its bilingual dictionaries
+  (apertium-eng-spa, apertium-eng-cat; French, Italian and Portuguese through Catalan: apertium-fra-cat,
+  apertium-cat-ita, apertium-por-cat), with `lt-proc` from `lttoolbox` (needed here only: `apt-get install
+  lttoolbox`), so inflected forms are in the list where the word list has them; these come before FreeDict's,
+  which fill the rest;
 - Russian from the Mueller English-Russian dictionary (mueller7-dict, GPL): each Russian word among a
   headword's first translations -> that English headword (a common English word, one MiniLM's vocabulary has
   whole, before a rare one: собака -> dog, not cur);
@@ -44,10 +46,16 @@ FREEDICT = {"es": "spa", "de": "deu", "fr": "fra", "it": "ita", "pt": "por", "nl
             "tr": "tur", "ja": "jpn", "ru": "rus", "ar": "ara"}
 FORWARD = {"es", "de", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ja"}  # LANG-eng packages exist (rus-eng does not)
 INVERSE = {"es", "fr", "it", "pt", "nl", "sv", "pl", "tr", "ru", "ar"}  # eng-LANG packages fill their gaps
-APERTIUM = {"es": ("apertium-eng-spa", "spa-eng", "wspanish", "spanish"),
-            "ca": ("apertium-eng-cat", "cat-eng", "wcatalan", "catalan")}
+# language -> its Debian word list (package, file), then the Apertium pairs that take its words to English
+APERTIUM = {"es": ("wspanish", "spanish", ("apertium-eng-spa", "spa-eng")),
+            "ca": ("wcatalan", "catalan", ("apertium-eng-cat", "cat-eng")),
+            "fr": ("wfrench", "french", ("apertium-fra-cat", "fra-cat"), ("apertium-eng-cat", "cat-eng")),
+            "it": ("witalian", "italian", ("apertium-cat-ita", "ita-cat"), ("apertium-eng-cat", "cat-eng")),
+            "pt": ("wportuguese", "portuguese", ("apertium-por-cat", "por-cat"), ("apertium-eng-cat", "cat-eng"))}
 ALPHABETICAL = {"ar"}  # FreeDict lists whose senses are sorted, not ranked
 LICENCES = {"es": "GPL (Apertium, wspanish) / GPL-2+ (FreeDict)", "ca": "GPL (Apertium, wcatalan)",
+            "fr": "GPL (Apertium) / LGPL (wfrench) / GPL-2+ (FreeDict)", "it": "GPL (Apertium, witalian) / GPL-2+ (FreeDict)",
+            "pt": "GPL (Apertium, wportuguese) / GPL-2+ (FreeDict)",
             "ru": "GPL-2+ (FreeDict) / GPL (Mueller)",
             "ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -163,34 +171,40 @@ def inverse(lang: str) -> dict[str, str]:
 
 
 def apertium(lang: str) -> dict[str, str]:
-    """Every word of the language's Debian word list -> the English lemma Apertium translates it to (its first
-    analysis that the bilingual dictionary knows, nouns and adjectives first); {} without lt-proc."""
-    package, pair, wordlist, name = APERTIUM[lang]
+    """Every word of the language's Debian word list -> the English lemma Apertium's bilingual dictionaries
+    translate it to (the word's first analysis that they know, nouns and adjectives first), through Catalan
+    where no pair with English exists (French, Italian, Portuguese); {} without lt-proc."""
+    wordlist, name, *chain = APERTIUM[lang]
     if shutil.which("lt-proc") is None:
         print(f"{lang}: Apertium left out (apt-get install lttoolbox for lt-proc)", file=sys.stderr)
         return {}
-    data = unpack(package) / "usr" / "share" / "apertium" / package
+
+    def data(package: str, pair: str, kind: str) -> str:
+        return str(unpack(package) / "usr" / "share" / "apertium" / package / f"{pair}.{kind}.bin")
+
+    def units(args: list[str], lines: list[str]) -> list[list[str]]:
+        out = subprocess.run(["lt-proc", *args], input="\n".join(lines), capture_output=True, text=True,
+                             check=True).stdout
+        return [unit.split("/") for unit in re.findall(r"\^([^$]*)\$", out)]
+
     words = [w.strip() for w in (unpack(wordlist) / "usr" / "share" / "dict" / name).read_text(encoding="utf-8")
              .splitlines() if w.strip() and " " not in w.strip()]
-    analysed = subprocess.run(["lt-proc", str(data / f"{pair}.automorf.bin")], input="\n".join(words),
-                              capture_output=True, text=True, check=True).stdout
     readings: dict[str, list[str]] = {}
-    for unit in re.findall(r"\^([^$]*)\$", analysed):
-        surface, *found = unit.split("/")
+    for surface, *found in units([data(*chain[0], "automorf")], words):
         found = [a for a in found if not a.startswith("*") and re.match(r"[^<]+<(n|adj|vblex|adv)>", a)]
         if found:
             readings[surface.lower()] = sorted(found, key=lambda a: ("<n>" not in a, "<adj>" not in a))
-    lemmas = sorted({a for found in readings.values() for a in found})
-    translated = subprocess.run(["lt-proc", "-b", str(data / f"{pair}.autobil.bin")],
-                                input="\n".join(f"^{a}$" for a in lemmas), capture_output=True, text=True,
-                                check=True).stdout
+    step = {a: a for found in readings.values() for a in found}  # analysis -> its translation so far
+    for package, pair in chain:
+        wanted = sorted(set(step.values()))
+        known = {src: dst[0] for src, *dst in units(["-b", data(package, pair, "autobil")], [f"^{a}$" for a in wanted])
+                 if dst and not dst[0].startswith(("@", "*"))}
+        step = {a: known[t] for a, t in step.items() if t in known}
     english = {}
-    for unit in re.findall(r"\^([^$]*)\$", translated):
-        source, *target = unit.split("/")
-        if target and not target[0].startswith(("@", "*")):
-            lemma = re.sub(r"<[^>]*>", "", target[0]).replace("#", "").strip()
-            if PLAIN.fullmatch(lemma) and len(lemma.split()) <= 3:
-                english[source] = lemma
+    for analysis, target in step.items():
+        lemma = re.sub(r"<[^>]*>", "", target).replace("#", "").strip()
+        if PLAIN.fullmatch(lemma) and len(lemma.split()) <= 3:
+            english[analysis] = lemma
     out = {}
     for surface, found in readings.items():
         lemma = next((english[a] for a in found if a in english), None)
@@ -230,6 +244,13 @@ def _minilm_vocab() -> frozenset[str]:
     return frozenset(w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha())
 
 
+def apertium_packages(lang: str) -> list[str]:
+    """The Debian packages `apertium(lang)` read: its pairs and its word list ([] where it did not run)."""
+    if lang not in APERTIUM or shutil.which("lt-proc") is None:
+        return []
+    return [*dict.fromkeys(package for package, _ in APERTIUM[lang][2:]), APERTIUM[lang][0]]
+
+
 def version(package: str) -> str:
     deb = sorted((CACHE / "debs").glob(f"{package}_*.deb"))[-1]
     return deb.name.split("_")[1].replace("%3a", ":")
@@ -256,7 +277,7 @@ def main() -> None:
             words.setdefault(word, english)
         senses.update(w for sense in words.values() for w in re.findall(r"\b[a-z]+\b", sense))  # no names: "Corazon"
         write(OUT / f"{lang}.tsv.gz", (f"{w}\t{s}" for w, s in sorted(words.items())))
-        pkgs = ([*APERTIUM.get(lang, ())[::2]] * (shutil.which("lt-proc") is not None)
+        pkgs = (apertium_packages(lang)
                 + [f"dict-freedict-{FREEDICT.get(lang)}-eng"] * (lang in FORWARD)
                 + ["mueller7-dict"] * (lang == "ru") + [f"dict-freedict-eng-{FREEDICT.get(lang)}"] * (lang in INVERSE))
         sources.append(f"| {lang}.tsv.gz | {', '.join(pkgs)} | {', '.join(version(p) for p in pkgs)} | "

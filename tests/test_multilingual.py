@@ -18,7 +18,8 @@ from mmrec_core.encoders import _multilingual as ml
     ("企鹅", False), ("一只猫在睡觉", False), ("ペンギン", False), ("пингвин на льду", False), ("Käse", False),
     ("un perro", False), ("der Hund und die Katze", False), ("une pomme rouge", False),
     ("perro", False), ("Hund", False), ("manzana roja", False),  # no function word, but a word list reads them
-    ("Cherimoya. A cherimoya fruit.", True), ("gato negro", True)])  # as many English words as foreign ones
+    ("Cherimoya. A cherimoya fruit.", True), ("red rose", True),  # as many English words as foreign ones
+    ("gato negro", False), ("pomme rouge", False)])  # negro, rouge: English words a foreign list reads too
 def test_which_texts_leave_minilm(text, english):
     assert ml.is_english(text) is english
     assert (ml.cache_salt(text) == "") is english
@@ -120,7 +121,8 @@ def test_the_dictionary_reads_chinese_words():
     ("Hund", "dog"), ("lächelndes Gesicht", "smiling face"), ("Sonnenblume", "sunflower"), ("la vache", "cow"),
     ("zonnebloem", "sunflower"), ("köpek", "dog"), ("собака", "dog"), ("gráfico de barras", "chart bar"),
     ("poma vermella", "apple red"), ("كلب", "Dog"),  # Apertium's Spanish and Catalan; FreeDict's Arabic
-    ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None), ("gato negro", None)])
+    ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None),
+    ("gato negro", "cat black"), ("mela rossa", "apple red")])  # Italian needs no accent dropped: not French mêla
 def test_the_word_lists_read_other_languages(text, english):
     from mmrec_core.encoders import _lexicon
 

@@ -218,8 +218,7 @@ def _plain(word: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def lexicon(lang: str) -> dict[str, str]:
-    """A shipped word list: headword (lowercase) -> its first plain English sense; for a language read word by
-    word, its headwords without accents too."""
+    """A shipped word list: headword (lowercase) -> its first plain English sense."""
     path = LEXICONS / f"{lang}.tsv.gz"
     if not path.is_file():
         raise EncoderUnavailable(f"the word list {path} is missing (scripts/build_lexicons.py writes it)")
@@ -228,8 +227,15 @@ def lexicon(lang: str) -> dict[str, str]:
         for line in f:
             word, _, sense = line.rstrip("\n").partition("\t")
             out.setdefault(word, sense)
-    if lang in LANGUAGES:
-        for word, sense in list(out.items()):
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def unaccented(lang: str) -> dict[str, str]:
+    """The word list's headwords without their accents (pingüino -> pinguino), for a query typed without them."""
+    out: dict[str, str] = {}
+    for word, sense in lexicon(lang).items():
+        if _plain(word) != word:
             out.setdefault(_plain(word), sense)
     return out
 
@@ -240,23 +246,28 @@ def english_words() -> frozenset[str]:
         return frozenset(line.strip() for line in f)
 
 
-def lookup(lang: str, word: str) -> str | None:
-    """`word`'s sense in `lang` (lowercase), as it stands or with one of its language's endings (and, in Arabic,
-    prefixes: the article, و, ب, ل) tried off."""
-    words = lexicon(lang)
-    if word in words:
-        return words[word]
+def forms(lang: str, word: str) -> Iterator[str]:
+    """`word` as it stands, then with one of its language's endings (and, in Arabic, prefixes: the article, و, ب,
+    ل) tried off."""
+    yield word
     for prefix in ("", *PREFIXES.get(lang, ())):
         if not word.startswith(prefix) or len(word) <= len(prefix) + 1:
             continue
         bare = word[len(prefix):]
-        if bare in words:
-            return words[bare]
+        if prefix:
+            yield bare
         for ending, instead in ENDINGS[lang]:
             if bare.endswith(ending) and len(bare) > len(ending) + 2:
-                stem = bare[: -len(ending)] + instead
-                if stem in words:
-                    return words[stem]
+                yield bare[: -len(ending)] + instead
+
+
+def lookup(lang: str, word: str, *, accents: bool = True) -> str | None:
+    """`word`'s sense in `lang` (lowercase) in one of its `forms`; also among the headwords without their
+    accents, unless `accents` is False."""
+    for words in (lexicon(lang), unaccented(lang)) if accents else (lexicon(lang),):
+        for form in forms(lang, word):
+            if form in words:
+                return words[form]
     return None
 
 
@@ -273,13 +284,17 @@ def foreign_language(text: str) -> str | None:
     english = english_words()
     if all(w in english for w in tokens):
         return None  # the common case, without reading the other lists
-    best, margin = None, 0
+    best, score = None, (0, 0)
     for lang in LANGUAGES:  # its function words count for it ("en", "la"), its other words where not English;
-        # a single letter counts for English alone ("A lightbulb.": Spanish has a preposition "a" too)
+        # an English word it reads too counts for neither ("rouge" in "pomme rouge"); a single letter counts for
+        # English alone ("A lightbulb.": Spanish has a preposition "a" too); between two languages that read as
+        # many words, the one that needs no accent dropped (mela rossa: Italian, not French mêla)
         read = sum(1 for w in tokens if len(w) > 1 and (w in STOP[lang] or (w not in english and lookup(lang, w))))
-        also_english = sum(1 for w in tokens if w in english and (len(w) == 1 or w not in STOP[lang]))
-        if read - also_english > margin:
-            best, margin = lang, read - also_english
+        also_english = sum(1 for w in tokens if w in english and (len(w) == 1 or w not in STOP[lang]
+                                                                  and not lookup(lang, w)))
+        exact = sum(1 for w in tokens if lookup(lang, w, accents=False))
+        if (read - also_english, exact) > score and read > also_english:
+            best, score = lang, (read - also_english, exact)
     return best
 
 
