@@ -19,6 +19,8 @@ ss.w_query = ss.view.text
 st.text_input("Describe what you are looking for", key="w_query", max_chars=500,
               placeholder="e.g. a cute animal, something that flies, a loud noise",
               on_change=lambda: state.set_view(text=ss.w_query))
+if reading := eng.reading(ss.view.text):
+    st.caption(f"This query is {reading}.")
 left, middle, right = st.columns(3)
 gen = ss.uploader_gen  # bumped to empty the uploaders when their file is removed from the query
 left.file_uploader("…or search with an image", type=["png", "jpg", "jpeg", "webp", "gif", "bmp"],

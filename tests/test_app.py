@@ -147,6 +147,15 @@ def test_every_page_runs(home):
     assert at.query_params["page"] == "compare" and at.query_params["q"] == "a round red ball"
 
 
+def test_search_says_how_it_read_a_query_in_another_language(home):
+    at = new_app({"q": "企鹅"})
+    ok(at)
+    assert [c.value for c in at.caption if c.value.startswith("This query is")] == [
+        "This query is read through a dictionary as “penguin”, and by multilingual e5."]
+    at = new_app({"q": "a penguin"})
+    assert not [c for c in at.caption if c.value.startswith("This query is")]
+
+
 def test_moving_alpha_reranks_exactly_as_rank_without_reencoding(home):
     from mmrec_core.retrieval import rank
 

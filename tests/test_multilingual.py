@@ -70,6 +70,13 @@ def test_a_query_in_another_language_finds_the_picture(demo_engine, query, wante
     assert wanted in titles, (query, titles)
 
 
+def test_the_engine_says_how_it_reads_a_query_in_another_language(demo_engine):
+    assert demo_engine.reading("a penguin") is None and demo_engine.reading("") is None
+    assert demo_engine.reading("企鹅") == "read through a dictionary as “penguin”, and by multilingual e5"
+    assert demo_engine.reading("ペンギンの絵") == "read through a dictionary as “penguin picture”, and by multilingual e5"
+    assert demo_engine.reading("펭귄") == "read by multilingual e5 (no dictionary here reads it)"
+
+
 def test_english_vectors_do_not_change_and_a_mixed_batch_routes_each_text(demo_engine):
     enc = demo_engine.encoders.text
     english = enc.encode(["a penguin", "a red apple"])

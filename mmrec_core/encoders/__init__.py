@@ -7,9 +7,10 @@ the registry imports them lazily, so listing or parsing specs loads no model. To
 from __future__ import annotations
 
 from mmrec_core.encoders._base import EncoderSet, cache_dir, torch_threads
+from mmrec_core.encoders._multilingual import reading as text_reading
 from mmrec_core.encoders._registry import (DEFAULT_ENCODER, get_encoders, list_encoders, load_encoders,
                                            spec_of_vectors, warm_up)
 from mmrec_core.encoders._runtime import runtime_name
 
 __all__ = ["DEFAULT_ENCODER", "EncoderSet", "cache_dir", "get_encoders", "list_encoders", "load_encoders",
-           "runtime_name", "spec_of_vectors", "torch_threads", "warm_up"]
+           "runtime_name", "spec_of_vectors", "text_reading", "torch_threads", "warm_up"]

@@ -81,6 +81,19 @@ def gloss(text: str) -> str | None:
         return None
 
 
+def reading(text: str) -> str | None:
+    """How the aligned text side reads a text that is not English, in words for a page ("read through a
+    dictionary as “penguin picture”, and by multilingual e5"); None for English, which MiniLM reads as it stands."""
+    if not text.strip() or is_english(text):
+        return None
+    if shared() is None:
+        return "read by MiniLM as if it were English (multilingual e5 is not installed)"
+    words = gloss(text)
+    if words:
+        return f"read through a dictionary as “{words}”, and by multilingual e5"
+    return "read by multilingual e5 (no dictionary here reads it)"
+
+
 class TextMap:
     """f(x) = l2(x A + a + gelu(x W1 + b1) W2 + b2): e5 vectors (n, 384) -> the MiniLM space (n, 384), in numpy."""
 

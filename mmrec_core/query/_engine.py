@@ -82,6 +82,15 @@ class Engine:
                 self._encoders = get_encoders(spec_of_vectors(self.store.manifest["encoder"]))
             return self._encoders
 
+    def reading(self, text: str) -> str | None:
+        """How the store's text encoder reads a query text in another language (the offline default's routes,
+        encoders._multilingual.reading), for the page to say; None for English or another encoder family."""
+        if not self.encoders.text.name.startswith("aligned"):
+            return None
+        from mmrec_core.encoders import text_reading
+
+        return text_reading(text)
+
     def vectors(self, query: Query, *, exclude: Sequence[str] = ()) -> QueryVectors:
         """Per-modality query vectors; seed items are excluded from the results."""
         if query.is_empty:
