@@ -208,6 +208,15 @@ ENDINGS = {
 }
 PREFIXES = {"ar": ("ال", "وال", "بال", "لل", "و", "ب", "ل")}  # the article and the clitics written onto a word
 LANGUAGES = tuple(ENDINGS)  # word by word, in this order where two read a text equally well
+SCRIPTS = {"ru": re.compile(r"[\u0400-\u04ff]"), "ar": re.compile(r"[\u0600-\u06ff]")}  # the rest: Latin letters
+
+
+def candidates(text: str) -> tuple[str, ...]:
+    """The languages whose word lists may read `text`, by its letters (so a Spanish query loads no Russian list)."""
+    for lang, letters in SCRIPTS.items():
+        if letters.search(text):
+            return (lang,)
+    return tuple(lang for lang in LANGUAGES if lang not in SCRIPTS)
 
 
 def _plain(word: str) -> str:
@@ -235,8 +244,8 @@ def unaccented(lang: str) -> dict[str, str]:
     """The word list's headwords without their accents (pingüino -> pinguino), for a query typed without them."""
     out: dict[str, str] = {}
     for word, sense in lexicon(lang).items():
-        if _plain(word) != word:
-            out.setdefault(_plain(word), sense)
+        if not word.isascii() and (plain := _plain(word)) != word:  # most headwords have no accent to drop
+            out.setdefault(plain, sense)
     return out
 
 
@@ -285,7 +294,7 @@ def foreign_language(text: str) -> str | None:
     if all(w in english for w in tokens):
         return None  # the common case, without reading the other lists
     best, score = None, (0, 0)
-    for lang in LANGUAGES:  # its function words count for it ("en", "la"), its other words where not English;
+    for lang in candidates(text):  # its function words count for it ("en", "la"), its other words where not English;
         # an English word it reads too counts for neither ("rouge" in "pomme rouge"); a single letter counts for
         # English alone ("A lightbulb.": Spanish has a preposition "a" too); between two languages that read as
         # many words, the one that needs no accent dropped (mela rossa: Italian, not French mêla)
