@@ -12,6 +12,8 @@ From Debian packages (`apt-get download`, cached with the aligned sources in .mm
   apertium-cat-ita, apertium-por-cat), with `lt-proc` from `lttoolbox` (needed here only: `apt-get install
   lttoolbox`), so inflected forms are in the list where the word list has them; these come before FreeDict's,
   which fill the rest;
+- FreeDict's dictionaries from English (dict-freedict-eng-LLL), inverted, fill the gaps, and are all there is
+  for Arabic;
 - Russian from the Mueller English-Russian dictionary (mueller7-dict, GPL): each Russian word among a
   headword's first translations -> that English headword (a common English word, one MiniLM's vocabulary has
   whole, before a rare one: собака -> dog, not cur);
@@ -52,7 +54,6 @@ APERTIUM = {"es": ("wspanish", "spanish", ("apertium-eng-spa", "spa-eng")),
             "fr": ("wfrench", "french", ("apertium-fra-cat", "fra-cat"), ("apertium-eng-cat", "cat-eng")),
             "it": ("witalian", "italian", ("apertium-cat-ita", "ita-cat"), ("apertium-eng-cat", "cat-eng")),
             "pt": ("wportuguese", "portuguese", ("apertium-por-cat", "por-cat"), ("apertium-eng-cat", "cat-eng"))}
-ALPHABETICAL = {"ar"}  # FreeDict lists whose senses are sorted, not ranked
 LICENCES = {"es": "GPL (Apertium, wspanish) / GPL-2+ (FreeDict)", "ca": "GPL (Apertium, wcatalan)",
             "fr": "GPL (Apertium) / LGPL (wfrench) / GPL-2+ (FreeDict)", "it": "GPL (Apertium, witalian) / GPL-2+ (FreeDict)",
             "pt": "GPL (Apertium, wportuguese) / GPL-2+ (FreeDict)",
@@ -92,13 +93,9 @@ def senses(body: str) -> Iterator[str]:
                 yield sense.removeprefix("to ") if len(sense.split()) > 1 else sense
 
 
-def first_sense(body: str, lang: str = "") -> str | None:
-    """An entry's first plain sense; in FreeDict's Arabic, whose senses are in alphabetical order (كلب: Bitser,
-    Dog, ...), its first common one (see `common`)."""
-    found = list(senses(body))
-    if lang in ALPHABETICAL:
-        found = [s for s in found if common(s)] or found
-    return found[0] if found else None
+def first_sense(body: str) -> str | None:
+    """An entry's first plain sense (see `senses`)."""
+    return next(senses(body), None)
 
 
 def unmarked(word: str) -> str:
@@ -124,7 +121,7 @@ def freedict(lang: str) -> dict[str, str]:
     code = FREEDICT[lang]
     base = unpack(f"dict-freedict-{code}-eng") / "usr" / "share" / "dictd" / f"freedict-{code}-eng"
     data = gzip.open(base.with_suffix(".dict.dz")).read()
-    best: dict[str, tuple[tuple[int, bool], str]] = {}
+    best: dict[str, tuple[int, str]] = {}
     with open(base.with_suffix(".index"), encoding="utf-8") as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
@@ -134,16 +131,16 @@ def freedict(lang: str) -> dict[str, str]:
             if not head or len(head.split()) > 2 or (lang == "ja" and len(head) > 8):
                 continue
             body = data[_b64(parts[1]):_b64(parts[1]) + _b64(parts[2])].decode("utf-8", "replace")
-            sense = first_sense(body, lang)
-            rank = (usage(body), lang in ALPHABETICAL and common(sense))
-            if sense and (head not in best or rank > best[head][0]):
-                best[head] = (rank, sense)
+            sense = first_sense(body)
+            if sense and (head not in best or usage(body) > best[head][0]):
+                best[head] = (usage(body), sense)
     return {head: sense for head, (_, sense) in best.items()}
 
 
 def inverse(lang: str) -> dict[str, str]:
     """From FreeDict's English-to-LANG dictionary: each 1-2 word translation -> its English headword (a plain
-    1-2 word one), the first common headword that gives it (see `common`), else the first."""
+    1-2 word one), the first common headword that gives it (see `common`; FreeDict's English-Arabic list is
+    alphabetical, so كلب is Bitser's before Dog's), else the first."""
     code = FREEDICT[lang]
     base = unpack(f"dict-freedict-eng-{code}") / "usr" / "share" / "dictd" / f"freedict-eng-{code}"
     text = gzip.open(base.with_suffix(".dict.dz")).read().decode("utf-8", "replace")
@@ -159,7 +156,7 @@ def inverse(lang: str) -> dict[str, str]:
         line = bare(re.sub(r"^\d+\.\s*", "", line.strip()))
         for found in re.split(r"[,;]", line):
             found = found.strip(" .!?").lower()
-            if lang in ALPHABETICAL:  # Arabic: vowel marks off, and the word without its article too (الكلب, كلب)
+            if lang == "ar":  # vowel marks off, and the word without its article too (الكلب, كلب)
                 found = unmarked(found)
                 forms = [found, found[2:]] if found.startswith("ال") else [found]
             else:
