@@ -53,7 +53,7 @@ def is_english(text: str) -> bool:
         return False
     if any(w.lower() in FOREIGN for w in WORD.findall(text)):  # "un perro", "der Hund"
         return False
-    return _lexicon.foreign_language(text) is None  # "perro", "cara sonriente": a word list reads it, SCOWL does not
+    return _lexicon.foreign_language(text) is None  # "perro", "manzana roja": a word list reads more of it
 
 
 def cache_salt(text: str) -> str:
