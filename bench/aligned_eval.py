@@ -35,6 +35,7 @@ from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
 from train_aligned import (Data, TrainConfig, checkpoint_meta, load_data, pretrained_tail_arrays, prompted,  # noqa: E402
                            save, train, with_tail)
 
+from mmrec_core.encoders._towers import LITE  # noqa: E402
 from mmrec_core.encoders.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
@@ -94,7 +95,8 @@ BRIDGE = Model(None)
 
 
 def trained(arrays: dict[str, np.ndarray], config: TrainConfig) -> Model:
-    return Model(Heads(arrays, "unsaved", {"prompt": config.prompt, "image_features": list(config.image_features)}))
+    return Model(Heads(arrays, "unsaved", {"prompt": config.prompt, "image_features": list(config.image_features),
+                                           "tower": config.tower}))
 
 
 def pair_scores(model: Model, data: Data) -> dict[str, float]:
@@ -149,7 +151,7 @@ def train_without(data: Data, config: TrainConfig, tests: list[np.ndarray]) -> l
     global _JOB
     _JOB = (prompted(data, config), config)
     if config.tail_epochs:
-        pretrained_tail_arrays()  # loaded once, before the fork
+        pretrained_tail_arrays(config.tower)  # loaded once, before the fork
     try:
         with multiprocessing.get_context("fork").Pool(min(len(tests), os.cpu_count() or 1)) as pool:
             return pool.map(_train_without, tests)
@@ -200,8 +202,10 @@ def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
     out["epochs:40"] = ("40 epochs", replace(base, epochs=40))
     out["frozen"] = ("frozen towers (heads only)", replace(base, tail_epochs=0))
     for k in (1, 2, 4):
-        out[f"tail:{k}"] = (f"then Lite0's head conv retrained with the heads, {k} epoch{'s' * (k > 1)}",
+        out[f"tail:{k}"] = (f"then the tower's head conv retrained with the heads, {k} epoch{'s' * (k > 1)}",
                             replace(base, tail_epochs=k))
+    for name, lite in LITE.items():
+        out[f"tower:{name}"] = (f"image tower EfficientNet-{name.capitalize()} ({lite.size} px)", replace(base, tower=name))
     return out
 
 
@@ -213,6 +217,8 @@ def ablation(data: Data, base: TrainConfig, keys: list[str]) -> list[str]:
     for key in keys:
         label, config = known[key]
         print(f"ablation: {label}", file=sys.stderr)
+        if config.tower != base.tower:  # features through another tower: loaded (extracted once) for this variant
+            data = load_data(list(TRAIN_SOURCES), tower=config.tower)
         if config not in done:
             done[config] = over_sources(kind_out(data, config))
         s = done[config]
@@ -229,12 +235,13 @@ def main() -> None:
                         help="score design variants instead (slow; all without a name), into assets/aligned/ABLATION.md; "
                              f"variants: {', '.join(variants(TrainConfig()))}")
     parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (same towers)")
+    parser.add_argument("--tower", choices=list(LITE), default=TrainConfig.tower, help="the EfficientNet-Lite variant")
     parser.add_argument("--save", type=Path, help="also save the model trained on every training source as a checkpoint "
                                                    "(what scripts/train_aligned.py writes, without training it twice)")
     args = parser.parse_args()
     start = time.perf_counter()
-    config = TrainConfig()
-    data = load_data(list(TRAIN_SOURCES))
+    config = TrainConfig(tower=args.tower)
+    data = load_data(list(TRAIN_SOURCES), tower=config.tower)
     if args.ablation is not None:
         out = args.out.with_name("ABLATION.md") if args.out.name == "EVAL.md" else args.out
         lines = ["# aligned encoder: design variants", "",
@@ -293,12 +300,12 @@ def main() -> None:
         print(f"saved the model trained on every training source -> {args.save}", file=sys.stderr)
     lines += ["", "## Reserved and unseen test sets (never trained, tuned or chosen on; model trained on every training source)",
               "", head, rule]
-    reserved = {name: load_data([name]) for name in EVAL_SOURCES}
+    reserved = {name: load_data([name], tower=config.tower) for name in EVAL_SOURCES}
     for name, ev in reserved.items():
         lines += [row(name, len(ev), "random", random_scores(len(ev))), row(name, len(ev), "bridge", pair_scores(BRIDGE, ev))]
         lines += [row(name, len(ev), label, pair_scores(m, ev)) for label, m in previous]
         lines.append(row(name, len(ev), "**aligned**", pair_scores(full, ev)))
-    pooled = load_data(list(EVAL_SOURCES))
+    pooled = load_data(list(EVAL_SOURCES), tower=config.tower)
     lines += ["", "Image -> image, the reserved sets pooled (same caption in two of them):", "",
               "| set | queries | method | i2i_r10 | i2i_mrr |", "|---|---|---|---|---|"]
     for method, model in [("bridge", BRIDGE), *previous, ("**aligned**", full)]:

@@ -43,7 +43,7 @@ def int8_lite0(images: list) -> object | None:
         return None
     import openvino as ov
 
-    tower = _towers.lite0_tower()
+    tower = _towers.lite_tower()
     _runtime.load(tower, runtime="openvino", precision="f32")  # converted into the cache once
     core = ov.Core()
     model = core.read_model(str(_runtime.model_folder(tower, ov.__version__) / "model.xml"))
@@ -109,7 +109,7 @@ def main() -> None:
     enc = get_encoders(DEFAULT_ENCODER)
     text, image, audio = enc.text.model, enc.image.model, getattr(enc.audio, "model", enc.audio)
     load = {name: {p: _runtime.load(t, runtime="openvino", precision=p) for p in ("f32", "bf16")}
-            for name, t in (("text", _towers.minilm_tower()), ("image", _towers.lite0_tower()),
+            for name, t in (("text", _towers.minilm_tower()), ("image", _towers.lite_tower()),
                             ("audio", _towers.aisfx_tower()))}
     for name, forwards in load.items():
         got = {p: getattr(f, "precision", p) for p, f in forwards.items()}

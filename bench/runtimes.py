@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=_runtime.threads())
     args = parser.parse_args()
     os.environ["MMREC_THREADS"] = str(args.threads)
-    towers = {"minilm-l6-v2": _towers.minilm_tower(), "effnetlite0-levels": _towers.lite0_tower()}
+    towers = {"minilm-l6-v2": _towers.minilm_tower(), "effnetlite0-levels": _towers.lite_tower()}
     try:
         towers["aisfx-xsce-v1"] = _towers.aisfx_tower()
     except Exception as exc:  # noqa: BLE001

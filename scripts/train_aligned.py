@@ -1,16 +1,18 @@
-"""Train the `aligned` encoder's heads: frozen MiniLM / EfficientNet-Lite0 features, InfoNCE on harvested pairs.
+"""Train the `aligned` encoder's heads: frozen MiniLM / EfficientNet-Lite features, InfoNCE on harvested pairs.
 
 Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
 1. pairs: scripts/aligned_sources.py harvests image-caption pairs from Debian packages;
-2. features: each image once through EfficientNet-Lite0 (pooled 1280-d + 1000 logits), each
-   distinct text once through MiniLM; kept as .npz per source, never recomputed;
+2. features: each image once through the config's EfficientNet-Lite tower (Lite0 by default; pooled 1280-d,
+   1000 logits and the other feature levels), each distinct text once through MiniLM; kept as .npz per
+   source and tower, never recomputed;
 3. training: the heads (mmrec_core/encoders/aligned.py) with a symmetric InfoNCE loss; the
    projections start at identity (text) and at the label bridge (image), so training starts
    from the bridge and weight decay pulls towards it; with tail_epochs, a second phase retrains
-   EfficientNet-Lite0's last 1x1 conv with the heads, from the cached maps of its input;
+   the tower's last 1x1 conv with the heads, from the cached maps of its input;
 4. the heads -> mmrec_core/encoders/data/aligned-heads.npz (float16 weights + JSON metadata, no pickles).
 Only the training sources are used (OpenClipart, emoji and GCompris are reserved for evaluation).
 Usage: python scripts/train_aligned.py [--out mmrec_core/encoders/data/aligned-heads.npz] [--exclude SOURCE ...]
+       [--tower lite0|lite1|lite2]
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, excluded, pairs  # noqa: E402
 
-from mmrec_core.encoders.aligned import CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, TAIL_INPUT, Heads, bridge_embedding  # noqa: E402
+from mmrec_core.encoders._towers import LITE  # noqa: E402
+from mmrec_core.encoders.aligned import (CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, Heads, bridge_embedding,  # noqa: E402
+                                        feature_dims, tail_input)
 
 FEATURES = CACHE / "features"
 
@@ -59,7 +63,8 @@ class TrainConfig:
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
     image_features: tuple[str, ...] = ("pooled", "pooled_max", "mid")  # the IMAGE_FEATURES the image head reads
-    tail_epochs: int = 0  # then retrain Lite0's head conv with the heads for this many epochs (0: frozen towers)
+    tower: str = "lite0"  # the EfficientNet-Lite variant (mmrec_core.encoders._towers.LITE)
+    tail_epochs: int = 0  # then retrain the tower's head conv with the heads for this many epochs (0: frozen towers)
     tail_lr: float = 1e-3  # its learning rate (the heads go on at lr * tail_head_lr)
     tail_head_lr: float = 0.2
     tail_decay: float = 0.1  # weight decay on the head conv's change from the pretrained one
@@ -100,39 +105,51 @@ class Data:
 _TOWERS: dict[str, object] = {}
 
 
-def towers():
-    """MiniLM and the EfficientNet bridge, loaded once."""
+def towers(tower: str = "lite0"):
+    """MiniLM and the EfficientNet bridge on the Lite variant `tower`, each loaded once."""
     from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
     from mmrec_core.encoders import torch_threads
 
     if "text" not in _TOWERS:
         torch_threads()
-        text = MiniLMText()
-        _TOWERS.update(text=text, bridge=ImageNetBridge(text))
-    return _TOWERS["text"], _TOWERS["bridge"]
+        _TOWERS["text"] = MiniLMText()
+    if f"bridge-{tower}" not in _TOWERS:
+        _TOWERS[f"bridge-{tower}"] = ImageNetBridge(_TOWERS["text"], tower=tower)
+    return _TOWERS["text"], _TOWERS[f"bridge-{tower}"]
 
 
-def features(name: str) -> dict[str, np.ndarray]:
+def feature_path(name: str, tower: str = "lite0") -> Path:
+    """Where a source's features through a tower are kept (keyed by its pairs: a new harvest extracts anew)."""
+    got = pairs(name)
+    key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
+    return FEATURES / (f"{name}-{key}.npz" if tower == "lite0" else f"{name}-{tower}-{key}.npz")
+
+
+def _cached(name: str, tower: str) -> bool:
+    path = feature_path(name, tower)
+    return path.is_file() and levels_path(path).is_file() and maps_path(path).is_file()
+
+
+def features(name: str, tower: str = "lite0") -> dict[str, np.ndarray]:
     """Cached per-source features: pooled, logits, text embeddings, the EXTRA image features (extracted once)."""
     from mmrec_core.encoders.aligned import lite_features
     from mmrec_core.catalog import load_image
 
-    got = pairs(name)
-    key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
-    path = FEATURES / f"{name}-{key}.npz"
-    if path.is_file() and levels_path(path).is_file() and maps_path(path).is_file():
+    got, path = pairs(name), feature_path(name, tower)
+    if _cached(name, tower):
         out = {"map": np.load(maps_path(path), mmap_mode="r")}
         for p in (path, levels_path(path)):
             with np.load(p, allow_pickle=False) as z:
                 out |= {k: z[k] for k in z.files}
         return out
-    text, bridge = towers()
+    text, bridge = towers(tower)
+    dims = feature_dims(tower)
     pooled = np.zeros((len(got), 1280), np.float32)
     logits = np.zeros((len(got), 1000), np.float32)
-    levels = {n: np.zeros((len(got), IMAGE_FEATURES[n]), np.float32) for n in EXTRA}
+    levels = {n: np.zeros((len(got), dims[n]), np.float32) for n in EXTRA}
     FEATURES.mkdir(parents=True, exist_ok=True)
     maps_tmp = maps_path(path).with_suffix(".tmp.npy")
-    maps = np.lib.format.open_memmap(maps_tmp, "w+", np.float16, (len(got), *TAIL_INPUT))
+    maps = np.lib.format.open_memmap(maps_tmp, "w+", np.float16, (len(got), *tail_input(tower)))
     start, step = time.perf_counter(), 64
     for i in range(0, len(got), step):
         images = [load_image(p.image) for p in got[i : i + step]]
@@ -141,10 +158,10 @@ def features(name: str) -> dict[str, np.ndarray]:
         pooled[i : i + len(images)] = feats[:, :POOLED_DIM]
         cut = POOLED_DIM
         for n in EXTRA:
-            levels[n][i : i + len(images)] = feats[:, cut : cut + IMAGE_FEATURES[n]]
-            cut += IMAGE_FEATURES[n]
+            levels[n][i : i + len(images)] = feats[:, cut : cut + dims[n]]
+            cut += dims[n]
         done = i + len(images)
-        print(f"\r  {name}: images {done}/{len(got)} ({done / (time.perf_counter() - start):.1f}/s)",
+        print(f"\r  {name} ({tower}): images {done}/{len(got)} ({done / (time.perf_counter() - start):.1f}/s)",
               end="", file=sys.stderr, flush=True)
     strings = sorted({t for p in got for t in p.texts})
     text_emb = text.encode(strings)
@@ -175,17 +192,18 @@ def levels_path(path: Path) -> Path:
 
 
 def maps_path(path: Path) -> Path:
-    """The tail's input maps (n, 192, 7, 7) float16, for heads that retrain the tail (memory-mapped)."""
+    """The tail's input maps (n, *tail_input(tower)) float16, for heads that retrain the tail (memory-mapped)."""
     return path.with_name(path.name.replace(".npz", ".maps.npy"))
 
 
-def load_data(names: list[str], *, log: bool = False) -> Data:
-    """Features of several sources in one Data (distinct texts shared across sources).
+def load_data(names: list[str], *, tower: str = "lite0", log: bool = False) -> Data:
+    """Features of several sources through one tower in one Data (distinct texts shared across sources).
 
     Pairs of a training source that copy a reserved image (aligned_sources.excluded) are left out."""
-    _, bridge = towers() if not all(_cached(n) for n in names) else (None, None)
+    if not all(_cached(n, tower) for n in names):
+        towers(tower)
     prompts = _prompts()
-    parts = [_without_reserved(n, features(n), log=log) for n in names]
+    parts = [_without_reserved(n, features(n, tower), log=log) for n in names]
     strings = sorted({str(s) for f in parts for s in f["strings"]})
     row = {s: i for i, s in enumerate(strings)}
     emb = np.zeros((len(strings), 384), np.float32)
@@ -244,22 +262,12 @@ def text_embeddings(strings: list[str]) -> np.ndarray:
     return np.stack([known[s] for s in strings]).astype(np.float32)
 
 
-def _cached(name: str) -> bool:
-    return any(FEATURES.glob(f"{name}-*.npz"))
-
-
 def _prompts() -> np.ndarray:
     """The bridge's class-prompt matrix (1000, 384), from its on-disk cache or computed once."""
-    from mmrec_core.encoders.bridge import class_prompt_matrix
+    from mmrec_core.encoders.bridge import class_prompt_matrix, imagenet_classes
 
     if "prompts" not in _TOWERS:
-        if "bridge" in _TOWERS:
-            _TOWERS["prompts"] = _TOWERS["bridge"].prompts
-        else:
-            from torchvision.models import EfficientNet_B0_Weights
-
-            classes = list(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
-            _TOWERS["prompts"] = class_prompt_matrix(_NameOnly(), classes)  # disk cache: no model load
+        _TOWERS["prompts"] = class_prompt_matrix(_NameOnly(), imagenet_classes())  # disk cache: no model load
     return _TOWERS["prompts"]
 
 
@@ -358,7 +366,7 @@ def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, 
     recomputed from the retrained conv each step, "mid" (earlier blocks) stays cached. Returns tail_w, tail_b."""
     import torch
 
-    w0, b0 = (torch.from_numpy(v) for v in pretrained_tail_arrays())
+    w0, b0 = (torch.from_numpy(v) for v in pretrained_tail_arrays(config.tower))
     dw, db = torch.zeros_like(w0, requires_grad=True), torch.zeros_like(b0, requires_grad=True)
     maps = data.extra["map"]
     m, s = torch.from_numpy(mean), torch.from_numpy(std)
@@ -381,16 +389,16 @@ def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, 
         return {"tail_w": (w0 + dw).numpy(), "tail_b": (b0 + db).numpy()}
 
 
-_PRETRAINED_TAIL: list[tuple[np.ndarray, np.ndarray]] = []
+_PRETRAINED_TAIL: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def pretrained_tail_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """Lite0's pretrained head conv, batch norm folded (loaded once; call before forking training workers)."""
+def pretrained_tail_arrays(tower: str = "lite0") -> tuple[np.ndarray, np.ndarray]:
+    """A tower's pretrained head conv, batch norm folded (loaded once; call before forking training workers)."""
     from mmrec_core.encoders.aligned import pretrained_tail
 
-    if not _PRETRAINED_TAIL:
-        _PRETRAINED_TAIL.append(pretrained_tail(towers()[1].model))
-    return _PRETRAINED_TAIL[0]
+    if tower not in _PRETRAINED_TAIL:
+        _PRETRAINED_TAIL[tower] = pretrained_tail(towers(tower)[1].model)
+    return _PRETRAINED_TAIL[tower]
 
 
 def pooled_through_tail(maps: np.ndarray, tail) -> dict[str, "torch.Tensor"]:
@@ -457,19 +465,20 @@ def checkpoint_meta(data: Data, config: TrainConfig, seconds: float) -> dict:
     names = list(dict.fromkeys(map(str, data.source)))
     return {"config": asdict(config), "sources": {n: int((data.source == n).sum()) for n in names},
             "packages": {n: SOURCES[n].packages for n in names}, "train_seconds": round(seconds, 1),
-            "towers": ["minilm-l6-v2", "efficientnet-lite0" + (" (head conv retrained)" if config.tail_epochs else "")],
-            "prompt": config.prompt, "image_features": list(config.image_features)}
+            "towers": ["minilm-l6-v2", f"efficientnet-{config.tower}" + (" (head conv retrained)" if config.tail_epochs else "")],
+            "prompt": config.prompt, "image_features": list(config.image_features), "tower": config.tower}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=CHECKPOINT)
     parser.add_argument("--exclude", nargs="*", default=[], help="training sources to leave out")
+    parser.add_argument("--tower", choices=list(LITE), default=TrainConfig.tower, help="the EfficientNet-Lite variant")
     args = parser.parse_args()
     names = [n for n in TRAIN_SOURCES if n not in args.exclude]
     started = time.perf_counter()
-    config = TrainConfig()
-    data = prompted(load_data(names, log=True), config)
+    config = TrainConfig(tower=args.tower)
+    data = prompted(load_data(names, tower=config.tower, log=True), config)
     prep = time.perf_counter() - started
     print(f"{len(data)} images, {len(data.strings)} texts from {len(names)} sources ({prep:.0f}s to load/extract)",
           file=sys.stderr)

@@ -95,12 +95,12 @@ def test_prompt_template_phrases_short_texts_only(tmp_path):
 def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_subset):
     """A checkpoint whose image head reads more than the average pool: shapes are checked against the named
     features, and the encoder computes exactly those (one forward pass) before the head."""
-    from mmrec_core.encoders.aligned import IMAGE_FEATURES, AlignedImage, bridge_embedding, lite_features
+    from mmrec_core.encoders.aligned import AlignedImage, bridge_embedding, feature_dims, lite_features
     from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
 
     heads = load_heads()
     names = ["pooled", "mid", "pooled_max"]
-    f, d = sum(IMAGE_FEATURES[n] for n in names), heads.arrays["text_w"].shape[1]
+    f, d = sum(feature_dims()[n] for n in names), heads.arrays["text_w"].shape[1]
     rng = np.random.default_rng(1)
     arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k != "meta"}
     arrays |= {"img_w": rng.standard_normal((f, d)).astype(np.float16), "img_mean": np.zeros(f, np.float32),

