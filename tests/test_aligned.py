@@ -125,6 +125,41 @@ def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_sub
         load_heads(tmp_path / "short.npz")
 
 
+def test_a_checkpoint_names_its_image_tower_and_the_widths_follow_it(tmp_path, monkeypatch):
+    """Lite2's mid blocks are wider (120 + 208 channels, not 112 + 192): a checkpoint for Lite2 is read with its
+    widths, the image encoder is named after the tower and resizes to its input size; an unknown tower is refused."""
+    from PIL import Image
+
+    from mmrec_core.encoders import aligned
+    from mmrec_core.encoders.aligned import build, feature_dims
+
+    heads = load_heads()
+    names = ["pooled", "pooled_max", "mid"]
+    d = heads.arrays["text_w"].shape[1]
+    arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k not in ("meta", "tail_w", "tail_b")}
+    assert feature_dims("lite2")["mid"] == 328 and feature_dims()["mid"] == 304
+    f = sum(feature_dims("lite2")[n] for n in names)
+    wide = arrays | {"img_w": np.zeros((f, d), np.float16), "img_mean": np.zeros(f, np.float32),
+                     "img_std": np.ones(f, np.float32)}
+    meta = {**heads.meta, "image_features": names, "tower": "lite2"}
+    np.savez(tmp_path / "lite2.npz", meta=np.array(json.dumps(meta)), **wide)
+    lite2 = load_heads(tmp_path / "lite2.npz")
+    assert lite2.tower == "lite2" and lite2.arrays["img_w"].shape == (f, d)
+    np.savez(tmp_path / "lite0-widths.npz", meta=np.array(json.dumps(meta)), **arrays)  # Lite0's widths, Lite2 named
+    with pytest.raises(EncoderError, match="wrong shapes"):
+        load_heads(tmp_path / "lite0-widths.npz")
+    np.savez(tmp_path / "unknown.npz", meta=np.array(json.dumps({**meta, "tower": "lite9"})), **wide)
+    with pytest.raises(EncoderError, match="unknown image tower 'lite9'"):
+        load_heads(tmp_path / "unknown.npz")
+    shipped = tmp_path / "shipped" / "aligned-heads.npz"
+    shipped.parent.mkdir()
+    shipped.write_bytes((tmp_path / "lite2.npz").read_bytes())
+    monkeypatch.setattr(aligned, "CHECKPOINT", shipped)
+    image = build("").image
+    assert image.name == f"aligned-{lite2.digest}+effnetlite2"
+    assert image.prepare(Image.new("RGB", (50, 30), "red")).shape == (3, 260, 260)  # no model loaded for this
+
+
 def test_a_checkpoint_with_a_retrained_tail_uses_it_for_the_pooled_features_only(tmp_path, demo_subset):
     """A retrained head conv (batch norm folded in) replaces what "pooled"/"pooled_max" read; the label bridge's
     logits and the earlier blocks' "mid" stay the pretrained model's. The pretrained conv, folded, changes nothing."""
