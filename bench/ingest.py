@@ -7,6 +7,8 @@ unchanged catalog. ratio = bare forward time / ingest time: 1.0 means decoding, 
 (ingest overlaps decoding with the forward pass, so the stages need not add up to the ingest time).
 --engine ray also ingests with the Ray Data engine (a local Ray, started and timed first) on an empty
 cache, and prints its items/s beside the in-process ingest's, the ratio, and its fixed overhead.
+Each --runtime entry may name its own encoder, RUNTIME:ENCODER: `--runtime torch:aligned:4c575f9d79,openvino`
+times a retired checkpoint's tower on torch beside the default encoder on OpenVINO, in one run.
 Usage: python bench/ingest.py [--limit N] [--runtime torch,openvino] [--engine ray [--actors N]]
 """
 
@@ -48,7 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, default=0, help="first N items only (0 = all)")
     parser.add_argument("--encoder", default=DEFAULT_ENCODER)
-    parser.add_argument("--runtime", default="torch,openvino", help="runtimes to compare, each in a fresh process")
+    parser.add_argument("--runtime", default="torch,openvino",
+                        help="runtimes to compare, each in a fresh process; RUNTIME:ENCODER for another encoder than --encoder")
     parser.add_argument("--engine", choices=("local", "ray"), default="local", help="ray: also ingest with Ray Data")
     parser.add_argument("--actors", type=int, default=None, help="Ray actors per kind (default: one per 2 CPUs)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -57,12 +60,13 @@ def main() -> None:
         print(json.dumps(measure(args)))
         return
     rows = []
-    for runtime in args.runtime.split(","):
-        cmd = [sys.executable, __file__, "--child", "--limit", str(args.limit), "--encoder", args.encoder,
+    for entry in args.runtime.split(","):
+        runtime, _, encoder = entry.partition(":")
+        cmd = [sys.executable, __file__, "--child", "--limit", str(args.limit), "--encoder", encoder or args.encoder,
                "--engine", args.engine] + (["--actors", str(args.actors)] if args.actors else [])
         out = subprocess.run(cmd, env={**os.environ, "MMREC_RUNTIME": runtime}, capture_output=True, text=True,
                              check=True)
-        rows.append({"runtime": runtime, **json.loads(out.stdout.strip().splitlines()[-1])})
+        rows.append({"runtime": entry if encoder else runtime, **json.loads(out.stdout.strip().splitlines()[-1])})
     report(args.encoder, rows)
 
 
