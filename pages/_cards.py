@@ -245,8 +245,7 @@ def highlight(words: WordWeights) -> str:
     for i, (w, v) in enumerate(zip(words.words, words.weights)):
         text = session.md_escape(w)
         strength = abs(v) / peak
-        if i:  # Chinese and Japanese characters follow each other without a space, as typed
-            out += "" if len(w) == 1 == len(words.words[i - 1]) and not (w + words.words[i - 1]).isascii() else " "
+        out += words.separator(i)  # Chinese and Japanese words follow each other without a space, as typed
         out += text if strength < 0.15 else f":{'green' if v > 0 else 'red'}-background[{text}]"
     return out
 

@@ -99,3 +99,21 @@ def test_real_encoders_find_the_frog_in_its_corner_and_explain_every_modality(ti
     sound = engine.vectors(Query(audio=store.media_path(store.items[red]["audio"])))
     ex = explain.explain_item(engine, "", sound, red)
     assert ex.audio is not None and ex.query_words is None and len(ex.audio.starts) >= 1
+
+
+def test_chinese_and_japanese_are_weighed_by_dictionary_word_and_rejoined_as_typed():
+    """ペンギン is one word, not four kana; the variants left out read as typed (no spaces between CJK words)."""
+    assert explain.words_of("ペンギンの絵") == ["ペンギン", "の", "絵"]
+    assert explain.words_of("SOS按钮") == ["SOS", "按钮"]
+    seen: list[str] = []
+
+    def record(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        return bag_of_words(texts)
+
+    result = explain.explain_text(record, "ペンギンの絵", bag_of_words(["ペンギン"])[0])
+    assert seen == ["ペンギンの絵", "の絵", "ペンギン絵", "ペンギンの"]
+    assert max(zip(result.weights, result.words))[1] == "ペンギン"
+    assert [result.separator(i) for i in range(3)] == ["", "", ""]
+    english = explain.explain_text(bag_of_words, "red SOS按钮", bag_of_words(["red"])[0])
+    assert english.words == ("red", "SOS", "按钮") and [english.separator(i) for i in range(3)] == ["", " ", " "]

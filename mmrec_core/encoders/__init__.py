@@ -12,7 +12,7 @@ from mmrec_core.encoders._registry import (DEFAULT_ENCODER, get_encoders, list_e
 from mmrec_core.encoders._runtime import runtime_name
 
 __all__ = ["DEFAULT_ENCODER", "EncoderSet", "cache_dir", "get_encoders", "list_encoders", "load_encoders",
-           "runtime_name", "spec_of_vectors", "text_reading", "torch_threads", "warm_up"]
+           "runtime_name", "spec_of_vectors", "text_reading", "text_words", "torch_threads", "warm_up"]
 
 
 def text_reading(text: str) -> str | None:
@@ -21,3 +21,11 @@ def text_reading(text: str) -> str | None:
     from mmrec_core.encoders._multilingual import reading
 
     return reading(text)
+
+
+def text_words(text: str) -> list[str] | None:
+    """A Chinese or Japanese text cut into dictionary words (see _lexicon.segmented), None for other texts; imported
+    on first use, as text_reading."""
+    from mmrec_core.encoders._lexicon import segmented
+
+    return segmented(text)

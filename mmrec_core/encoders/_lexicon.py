@@ -313,6 +313,20 @@ def japanese_words(text: str) -> list[tuple[str, str | None]]:
     return [(w, s) for w, s in words(text, lexicon("ja"), JAPANESE_RUN) if w not in JA_FUNCTION]
 
 
+def segmented(text: str) -> list[str] | None:
+    """A Japanese or Chinese text cut into its dictionary words by longest match, function words kept
+    (ペンギンの絵 -> ペンギン, の, 絵), for a page to weigh word by word; None for a text in another script, or
+    without CC-CEDICT. Only Han and kana runs and Latin words are kept (as `words` cuts them)."""
+    try:
+        if KANA.search(text):
+            return [w for w, _ in words(text, lexicon("ja"), JAPANESE_RUN)]
+        if is_chinese(text):
+            return [w for w, _ in words(text, dictionary())]
+    except EncoderUnavailable:
+        return None
+    return None
+
+
 def gloss(text: str) -> str | None:
     """English words for a text in one of the languages above, or None (English, another language, or a text
     the dictionary covers less than half of). Han characters alone may be Chinese or Japanese (笑顔, 飛行機):

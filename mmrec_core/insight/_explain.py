@@ -22,10 +22,11 @@ if TYPE_CHECKING:
     from mmrec_core.query import Engine
     from mmrec_core.retrieval import QueryVectors
 
-# A word, or one character of a script written without spaces (Chinese, Japanese kana, Thai ...): leaving one out
-# is how "Why" weighs it, so 企鹅 is weighed as 企 and 鹅
+# A word, or one character of a script written without spaces (Thai; Chinese and Japanese where no dictionary cuts
+# them into words, see words_of): leaving one out is how "Why" weighs it
 UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 WORD = re.compile(rf"[{UNSPACED}]|[^\W{UNSPACED}][\w'-]*", re.UNICODE)
+UNSPACED_WORD = re.compile(f"[{UNSPACED}々ー]+")
 MAX_WORDS = 40  # words of an item's text that are explained (the rest keep their place, unscored)
 
 
@@ -36,6 +37,10 @@ class WordWeights:
     words: tuple[str, ...]
     weights: tuple[float, ...]
     base: float
+
+    def separator(self, i: int) -> str:
+        """What goes before word i as typed: nothing between two Chinese or Japanese words, else a space."""
+        return separator(self.words[i - 1], self.words[i]) if i else ""
 
     def top(self, n: int = 5) -> list[tuple[str, float]]:
         """The n words that help most (positive weights only), best first."""
@@ -62,11 +67,21 @@ class AudioWindows:
 
 
 def words_of(text: str) -> list[str]:
-    return WORD.findall(text or "")
+    """The words "Why" weighs: a Chinese or Japanese text's dictionary words (ペンギンの絵: ペンギン, の, 絵), or
+    its characters where no dictionary is installed; a space-separated text's words."""
+    from mmrec_core.encoders import text_words
+
+    cut = text_words(text or "")
+    return cut if cut else WORD.findall(text or "")
 
 
-def _unspaced(word: str) -> bool:
-    return re.fullmatch(f"[{UNSPACED}]", word) is not None
+def separator(before: str, word: str) -> str:
+    return "" if UNSPACED_WORD.fullmatch(before) and UNSPACED_WORD.fullmatch(word) else " "
+
+
+def joined(words: Sequence[str]) -> str:
+    """Words back into a text: Chinese and Japanese words follow each other without a space, as typed."""
+    return "".join((separator(words[i - 1], w) if i else "") + w for i, w in enumerate(words))
 
 
 def explain_text(encode: Callable[[list[str]], np.ndarray], text: str, other: np.ndarray, *,
@@ -76,8 +91,7 @@ def explain_text(encode: Callable[[list[str]], np.ndarray], text: str, other: np
     scored = words[:max_words]
     if not scored:
         return WordWeights((), (), 0.0)
-    join = "" if all(_unspaced(w) for w in words) else " "  # Chinese reads as it was typed, without spaces
-    variants = [join.join(words)] + [join.join(words[:i] + words[i + 1:]) for i in range(len(scored))]
+    variants = [joined(words)] + [joined(words[:i] + words[i + 1:]) for i in range(len(scored))]
     vecs = encode(variants)
     sims = vecs @ np.asarray(other, np.float32)
     base = float(sims[0])
