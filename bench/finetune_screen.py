@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_eval import mean, pair_scores, scores, trained  # noqa: E402
 from aligned_sources import SOURCES, TRAIN_SOURCES, pairs  # noqa: E402
-from train_aligned import Data, TrainConfig, _batches, load_data, prompted, train  # noqa: E402
+from train_aligned import Data, TrainConfig, _batches, info_nce, load_data, prompted, train  # noqa: E402
 
 from mmrec_core.catalog import load_image  # noqa: E402
 from mmrec_core.encoders import _towers, torch_threads  # noqa: E402
@@ -110,11 +110,7 @@ def tune(data: Data, maps, arrays: dict[str, np.ndarray], config: TrainConfig, m
             f = torch.nn.functional.dropout(f, config.dropout)
             z = torch.nn.functional.normalize(f @ heads["img_w"] + bridge[idx] @ heads["bridge_w"] + heads["img_b"], dim=1)
             t = torch.nn.functional.normalize(text[tid] @ heads["text_w"] + heads["text_b"], dim=1)
-            logits = t @ z.T / log_t.exp().clamp(min=0.01)
-            same = (tid[:, None] == tid[None, :]).float()
-            target = same / same.sum(1, keepdim=True)
-            loss = 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
-                          + torch.sum(-target * logits.log_softmax(0).T, 1).mean())
+            loss = info_nce(t, z, tid, log_t)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -118,15 +118,13 @@ def towers(tower: str = "lite0"):
     return _TOWERS["text"], _TOWERS[f"bridge-{tower}"]
 
 
-def feature_path(name: str, tower: str = "lite0") -> Path:
-    """Where a source's features through a tower are kept (keyed by its pairs: a new harvest extracts anew)."""
-    got = pairs(name)
+def feature_path(name: str, got: list, tower: str = "lite0") -> Path:
+    """Where a source's features through a tower are kept (keyed by its pairs `got`: a new harvest extracts anew)."""
     key = hashlib.sha256(json.dumps([(p.id, p.image, p.texts) for p in got]).encode()).hexdigest()[:12]
     return FEATURES / (f"{name}-{key}.npz" if tower == "lite0" else f"{name}-{tower}-{key}.npz")
 
 
-def _cached(name: str, tower: str) -> bool:
-    path = feature_path(name, tower)
+def _complete(path: Path) -> bool:
     return path.is_file() and levels_path(path).is_file() and maps_path(path).is_file()
 
 
@@ -135,8 +133,9 @@ def features(name: str, tower: str = "lite0") -> dict[str, np.ndarray]:
     from mmrec_core.encoders.aligned import lite_features
     from mmrec_core.catalog import load_image
 
-    got, path = pairs(name), feature_path(name, tower)
-    if _cached(name, tower):
+    got = pairs(name)
+    path = feature_path(name, got, tower)
+    if _complete(path):
         out = {"map": np.load(maps_path(path), mmap_mode="r")}
         for p in (path, levels_path(path)):
             with np.load(p, allow_pickle=False) as z:
@@ -200,7 +199,7 @@ def load_data(names: list[str], *, tower: str = "lite0", log: bool = False) -> D
     """Features of several sources through one tower in one Data (distinct texts shared across sources).
 
     Pairs of a training source that copy a reserved image (aligned_sources.excluded) are left out."""
-    if not all(_cached(n, tower) for n in names):
+    if not all(_complete(feature_path(n, pairs(n), tower)) for n in names):
         towers(tower)
     prompts = _prompts()
     parts = [_without_reserved(n, features(n, tower), log=log) for n in names]
@@ -323,12 +322,8 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
         z = h @ p["img_w"] + b_all[idx] @ (bridge_scale * (eye + p["d_bridge"])) + p["img_b"]
         if config.mlp_hidden:
             z = z + gelu(h @ p["mlp_w1"] + p["mlp_b1"]) @ p["mlp_w2"]
-        t, z = torch.nn.functional.normalize(t, dim=1), torch.nn.functional.normalize(z, dim=1)
-        logits = t @ z.T / p["log_t"].exp().clamp(min=0.01)
-        same = (tid[:, None] == tid[None, :]).float()  # identical texts are not negatives
-        target = same / same.sum(1, keepdim=True)
-        return 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
-                      + torch.sum(-target * logits.log_softmax(0).T, 1).mean())
+        return info_nce(torch.nn.functional.normalize(t, dim=1), torch.nn.functional.normalize(z, dim=1), tid,
+                        p["log_t"])
 
     def run(epochs: int, opt, sched, features, label: str) -> None:
         start = time.perf_counter()
@@ -357,6 +352,18 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
             out.update({k: p[k].numpy() for k in ("mlp_w1", "mlp_b1", "mlp_w2")})
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (out | tail).items()}
     return arrays | {"mix": np.array(config.mix, dtype=np.float32)}  # 0-d (ascontiguousarray makes it 1-d)
+
+
+def info_nce(t: "torch.Tensor", z: "torch.Tensor", tid: "torch.Tensor", log_t: "torch.Tensor") -> "torch.Tensor":
+    """Symmetric InfoNCE of unit text rows t and image rows z at temperature exp(log_t); rows whose text is the same
+    (tid, the texts' ids) are not each other's negatives."""
+    import torch
+
+    logits = t @ z.T / log_t.exp().clamp(min=0.01)
+    same = (tid[:, None] == tid[None, :]).float()
+    target = same / same.sum(1, keepdim=True)
+    return 0.5 * (torch.sum(-target * logits.log_softmax(1), 1).mean()
+                  + torch.sum(-target * logits.log_softmax(0).T, 1).mean())
 
 
 def _tune_tail(data: Data, config: TrainConfig, p: dict, run, mean: np.ndarray, std: np.ndarray) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from mmrec_core.encoders._runtime import Tower, weights_key
 from mmrec_core.errors import EncoderUnavailable
 
-LITE_OUTPUTS = ("logits", "pooled", "pooled_max", "mid", "map")  # what the Lite0 tower returns, in this order
+LITE_OUTPUTS = ("logits", "pooled", "pooled_max", "mid", "map")  # what a Lite tower returns, in this order
 
 
 def wrap(forward: Callable[..., Any], **parts: Any) -> Any:
