@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
 from train_aligned import (Data, TrainConfig, checkpoint_meta, load_data, pretrained_tail_arrays, prompted,  # noqa: E402
-                           save, train, with_tail)
+                           save, tower_spec, train, with_tail)
 
 from mmrec_core.encoders._towers import LITE  # noqa: E402
 from mmrec_core.encoders.aligned import Heads, load_heads  # noqa: E402
@@ -206,6 +206,9 @@ def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
                             replace(base, tail_epochs=k))
     for name, lite in LITE.items():
         out[f"tower:{name}"] = (f"image tower EfficientNet-{name.capitalize()} ({lite.size} px)", replace(base, tower=name))
+    for spec in ("lite0+lite1", "lite0+lite2"):
+        named = " and ".join(f"EfficientNet-{n.capitalize()}" for n in spec.split("+"))
+        out[f"tower:{spec}"] = (f"image towers {named} side by side", replace(base, tower=spec))
     return out
 
 
@@ -234,8 +237,9 @@ def main() -> None:
     parser.add_argument("--ablation", nargs="*", metavar="VARIANT",
                         help="score design variants instead (slow; all without a name), into assets/aligned/ABLATION.md; "
                              f"variants: {', '.join(variants(TrainConfig()))}")
-    parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (same towers)")
-    parser.add_argument("--tower", choices=list(LITE), default=TrainConfig.tower, help="the EfficientNet-Lite variant")
+    parser.add_argument("--previous", type=Path, help="an older checkpoint to score beside (on its own towers)")
+    parser.add_argument("--tower", type=tower_spec, default=TrainConfig.tower,
+                        help="the EfficientNet-Lite variant, or several side by side (lite0+lite1)")
     parser.add_argument("--save", type=Path, help="also save the model trained on every training source as a checkpoint "
                                                    "(what scripts/train_aligned.py writes, without training it twice)")
     args = parser.parse_args()
@@ -300,23 +304,25 @@ def main() -> None:
         print(f"saved the model trained on every training source -> {args.save}", file=sys.stderr)
     lines += ["", "## Reserved and unseen test sets (never trained, tuned or chosen on; model trained on every training source)",
               "", head, rule]
-    reserved = {name: load_data([name], tower=config.tower) for name in EVAL_SOURCES}
-    for name, ev in reserved.items():
+    towers = {config.tower} | {m.heads.tower for _, m in previous if m.heads}  # a previous checkpoint: its own towers
+    reserved = {t: {name: load_data([name], tower=t) for name in EVAL_SOURCES} for t in towers}
+    for name, ev in reserved[config.tower].items():
         lines += [row(name, len(ev), "random", random_scores(len(ev))), row(name, len(ev), "bridge", pair_scores(BRIDGE, ev))]
-        lines += [row(name, len(ev), label, pair_scores(m, ev)) for label, m in previous]
+        lines += [row(name, len(ev), label, pair_scores(m, reserved[m.heads.tower][name])) for label, m in previous]
         lines.append(row(name, len(ev), "**aligned**", pair_scores(full, ev)))
-    pooled = load_data(list(EVAL_SOURCES), tower=config.tower)
+    pooled = {t: load_data(list(EVAL_SOURCES), tower=t) for t in towers}
     lines += ["", "Image -> image, the reserved sets pooled (same caption in two of them):", "",
               "| set | queries | method | i2i_r10 | i2i_mrr |", "|---|---|---|---|---|"]
     for method, model in [("bridge", BRIDGE), *previous, ("**aligned**", full)]:
-        if s := same_thing(model, pooled):
+        if s := same_thing(model, pooled[model.heads.tower if model.heads else config.tower]):
             lines.append(f"| reserved, pooled | {s['i2i_n']} | {method} | {s['i2i_r10']:.3f} | {s['i2i_mrr']:.3f} |")
 
     demo = data.subset(data.source == "tuxpaint")
     without = source_out(data, config, names=("tuxpaint",))["tuxpaint"] if "tuxpaint" not in first else first["tuxpaint"]
     lines += ["", "## Demo catalog, caption -> image (as bench/demo_quality.py at alpha = 1)", "",
               "| model | R@1 | R@10 | MRR |", "|---|---|---|---|"]
-    rows = [("bridge", pair_scores(BRIDGE, demo)), *((label, pair_scores(m, demo)) for label, m in previous),
+    rows = [("bridge", pair_scores(BRIDGE, demo)),
+            *((label, pair_scores(m, load_data(["tuxpaint"], tower=m.heads.tower))) for label, m in previous),
             ("aligned, trained without Tux Paint", without),
             ("aligned, shipped (Tux Paint in training: not held out)", pair_scores(full, demo))]
     lines += [f"| {label} | {s['t2i_r1']:.3f} | {s['t2i_r10']:.3f} | {s['t2i_mrr']:.3f} |" for label, s in rows]

@@ -2,9 +2,9 @@
 
 Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
 1. pairs: scripts/aligned_sources.py harvests image-caption pairs from Debian packages;
-2. features: each image once through the config's EfficientNet-Lite tower (Lite0 by default; pooled 1280-d,
-   1000 logits and the other feature levels), each distinct text once through MiniLM; kept as .npz per
-   source and tower, never recomputed;
+2. features: each image once through each of the config's EfficientNet-Lite towers (Lite0 and Lite1 side by
+   side by default; pooled 1280-d, 1000 logits and the other feature levels), each distinct text once through
+   MiniLM; kept as .npz per source and tower, never recomputed;
 3. training: the heads (mmrec_core/encoders/aligned.py) with a symmetric InfoNCE loss; the
    projections start at identity (text) and at the label bridge (image), so training starts
    from the bridge and weight decay pulls towards it; with tail_epochs, a second phase retrains
@@ -12,7 +12,7 @@ Pipeline (seeded, reproducible, every step cached under .mmrec/aligned-cache/):
 4. the heads -> mmrec_core/encoders/data/aligned-heads.npz (float16 weights + JSON metadata, no pickles).
 Only the training sources are used (OpenClipart, emoji and GCompris are reserved for evaluation).
 Usage: python scripts/train_aligned.py [--out mmrec_core/encoders/data/aligned-heads.npz] [--exclude SOURCE ...]
-       [--tower lite0|lite1|lite2]
+       [--tower lite0+lite1|lite0|lite1|lite2|...]
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from aligned_sources import CACHE, SOURCES, TRAIN_SOURCES, excluded, pairs  # noqa: E402
 
-from mmrec_core.encoders._towers import LITE  # noqa: E402
+from mmrec_core.encoders._towers import lites  # noqa: E402
+from mmrec_core.errors import EncoderUnavailable  # noqa: E402
 from mmrec_core.encoders.aligned import (CHECKPOINT, IMAGE_FEATURES, POOLED_DIM, Heads, bridge_embedding,  # noqa: E402
                                         feature_dims, tail_input)
 
@@ -63,7 +64,8 @@ class TrainConfig:
     max_words: int = 3  # texts of up to this many words get the template (0 = every text)
     repeat: tuple[tuple[str, int], ...] = (("tuxpaint", 8),)  # sources seen this many times an epoch (the demo)
     image_features: tuple[str, ...] = ("pooled", "pooled_max", "mid")  # the IMAGE_FEATURES the image head reads
-    tower: str = "lite0"  # the EfficientNet-Lite variant (mmrec_core.encoders._towers.LITE)
+    tower: str = "lite0+lite1"  # the EfficientNet-Lite variant (_towers.LITE), or several side by side (the label
+    # bridge's first); ABLATION.md "Bigger image towers"
     tail_epochs: int = 0  # then retrain the tower's head conv with the heads for this many epochs (0: frozen towers)
     tail_lr: float = 1e-3  # its learning rate (the heads go on at lr * tail_head_lr)
     tail_head_lr: float = 0.2
@@ -153,7 +155,7 @@ def features(name: str, tower: str = "lite0") -> dict[str, np.ndarray]:
     for i in range(0, len(got), step):
         images = [load_image(p.image) for p in got[i : i + step]]
         feats, logits[i : i + len(images)], maps[i : i + len(images)] = lite_features(
-            bridge, images, ("pooled", *EXTRA), keep_map=True)
+            [bridge], images, ("pooled", *EXTRA), keep_map=True)
         pooled[i : i + len(images)] = feats[:, :POOLED_DIM]
         cut = POOLED_DIM
         for n in EXTRA:
@@ -195,10 +197,15 @@ def maps_path(path: Path) -> Path:
     return path.with_name(path.name.replace(".npz", ".maps.npy"))
 
 
-def load_data(names: list[str], *, tower: str = "lite0", log: bool = False) -> Data:
-    """Features of several sources through one tower in one Data (distinct texts shared across sources).
+def load_data(names: list[str], *, tower: str = "lite0", log: bool = False, maps: bool = True) -> Data:
+    """Features of several sources through one tower, or several side by side ("lite0+lite1", see side_by_side),
+    in one Data (distinct texts shared across sources).
 
-    Pairs of a training source that copy a reserved image (aligned_sources.excluded) are left out."""
+    Pairs of a training source that copy a reserved image (aligned_sources.excluded) are left out. The tail's
+    maps ("map", read into memory) come with one tower only, unless maps=False."""
+    if "+" in tower:
+        return side_by_side([load_data(names, tower=t, log=log and not i, maps=False)
+                             for i, t in enumerate(tower.split("+"))])
     if not all(_complete(feature_path(n, pairs(n), tower)) for n in names):
         towers(tower)
     prompts = _prompts()
@@ -217,8 +224,19 @@ def load_data(names: list[str], *, tower: str = "lite0", log: bool = False) -> D
         text_emb=emb,
         texts=[[row[t] for t in str(ts).split("\x1f")] for f in parts for ts in f["texts"]],
         strings=strings,
-        extra={n: np.concatenate([f[n] for f in parts]) for n in (*EXTRA, "map")},  # "map": the tail's input
+        extra={n: np.concatenate([f[n] for f in parts]) for n in (*EXTRA, *["map"][:maps])},  # "map": the tail's input
     )
+
+
+def side_by_side(parts: list[Data]) -> Data:
+    """One Data whose image features are each part's, feature by feature (pooled of each tower, then pooled_max of
+    each, ...: the order of aligned.lite_features), of the same pairs; the label bridge is the first part's."""
+    first = parts[0]
+    if not all(np.array_equal(first.ids, d.ids) and np.array_equal(first.source, d.source) for d in parts):
+        raise SystemExit("the towers' features are not of the same pairs (harvest again, then extract)")
+    extra = {k: np.hstack([d.extra[k] for d in parts]) for k in EXTRA}
+    return Data(first.source, first.ids, first.category, np.hstack([d.pooled for d in parts]), first.bridge,
+                first.text_emb, first.texts, first.strings, extra)
 
 
 def _without_reserved(name: str, f: dict[str, np.ndarray], *, log: bool) -> dict[str, np.ndarray]:
@@ -283,6 +301,8 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
     """Fit the heads on `data`; returns the checkpoint arrays (float32)."""
     import torch
 
+    if config.tail_epochs and "+" in config.tower:
+        raise SystemExit(f"retraining the head conv is for one image tower, not {config.tower}")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     x = data.image_input(config.image_features)
@@ -472,15 +492,26 @@ def checkpoint_meta(data: Data, config: TrainConfig, seconds: float) -> dict:
     names = list(dict.fromkeys(map(str, data.source)))
     return {"config": asdict(config), "sources": {n: int((data.source == n).sum()) for n in names},
             "packages": {n: SOURCES[n].packages for n in names}, "train_seconds": round(seconds, 1),
-            "towers": ["minilm-l6-v2", f"efficientnet-{config.tower}" + (" (head conv retrained)" if config.tail_epochs else "")],
+            "towers": ["minilm-l6-v2", *(f"efficientnet-{t}" for t in config.tower.split("+"))]
+            + (["(head conv retrained)"] if config.tail_epochs else []),
             "prompt": config.prompt, "image_features": list(config.image_features), "tower": config.tower}
+
+
+def tower_spec(spec: str) -> str:
+    """argparse type: an image tower spec (_towers.lites), as it is."""
+    try:
+        lites(spec)
+    except EncoderUnavailable as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return spec
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=CHECKPOINT)
     parser.add_argument("--exclude", nargs="*", default=[], help="training sources to leave out")
-    parser.add_argument("--tower", choices=list(LITE), default=TrainConfig.tower, help="the EfficientNet-Lite variant")
+    parser.add_argument("--tower", type=tower_spec, default=TrainConfig.tower,
+                        help="the EfficientNet-Lite variant, or several side by side (lite0+lite1)")
     args = parser.parse_args()
     names = [n for n in TRAIN_SOURCES if n not in args.exclude]
     started = time.perf_counter()

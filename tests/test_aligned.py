@@ -15,7 +15,7 @@ from mmrec_core.catalog import load_image
 
 
 def test_committed_checkpoint_is_small_and_well_formed():
-    assert CHECKPOINT.stat().st_size < 4_000_000
+    assert CHECKPOINT.stat().st_size < 6_000_000  # two towers side by side: a 5728 x 384 float16 image head
     heads = load_heads()
     assert heads.dim == heads.arrays["img_w"].shape[1] + (384 if heads.mix < 1 else 0) and heads.meta["sources"]
     reserved = {"openclipart", "noto-emoji", "emojify", "gcompris"}
@@ -105,14 +105,15 @@ def test_a_head_reads_the_image_features_its_checkpoint_names(tmp_path, demo_sub
     arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k != "meta"}
     arrays |= {"img_w": rng.standard_normal((f, d)).astype(np.float16), "img_mean": np.zeros(f, np.float32),
                "img_std": np.ones(f, np.float32)}
-    np.savez(tmp_path / "wide.npz", meta=np.array(json.dumps({**heads.meta, "image_features": names})), **arrays)
+    np.savez(tmp_path / "wide.npz", meta=np.array(json.dumps({**heads.meta, "image_features": names, "tower": "lite0"})),
+             **arrays)
     wide = load_heads(tmp_path / "wide.npz")
     assert wide.image_features == tuple(names)
     _, images = demo_subset
     bridge = ImageNetBridge(MiniLMText())
-    got = AlignedImage(bridge, wide).encode(images[:3])
-    feats, logits = lite_features(bridge, images[:3], names)
-    plain, plain_logits = lite_features(bridge, images[:3])
+    got = AlignedImage([bridge], wide).encode(images[:3])
+    feats, logits = lite_features([bridge], images[:3], names)
+    plain, plain_logits = lite_features([bridge], images[:3])
     assert feats.shape == (3, f) and np.array_equal(feats[:, :1280], plain) and np.array_equal(logits, plain_logits)
     np.testing.assert_allclose(got, wide.image(feats, bridge_embedding(logits, bridge.prompts)), atol=1e-6)
     for bad in (["pooled", "nope"], ["pooled", "pooled"], [], "pooled"):
@@ -160,32 +161,82 @@ def test_a_checkpoint_names_its_image_tower_and_the_widths_follow_it(tmp_path, m
     assert image.prepare(Image.new("RGB", (50, 30), "red")).shape == (3, 260, 260)  # no model loaded for this
 
 
-def test_a_checkpoint_with_a_retrained_tail_uses_it_for_the_pooled_features_only(tmp_path, demo_subset):
-    """A retrained head conv (batch norm folded in) replaces what "pooled"/"pooled_max" read; the label bridge's
-    logits and the earlier blocks' "mid" stay the pretrained model's. The pretrained conv, folded, changes nothing."""
-    from mmrec_core.encoders.aligned import AlignedImage, bridge_embedding, lite_features, pretrained_tail
+def test_a_checkpoint_may_read_two_towers_side_by_side(tmp_path, monkeypatch, demo_subset):
+    """"lite0+lite1": the image head reads each feature of Lite0 then Lite1 (feature by feature), the label bridge
+    is Lite0's; each tower gets the picture at its own size, prepared ahead of the model. A tower named twice, and
+    a retrained head conv for two towers, are refused."""
+    from mmrec_core.encoders import aligned
+    from mmrec_core.encoders.aligned import AlignedImage, bridge_embedding, build, feature_dims, lite_features
     from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
 
     heads = load_heads()
+    names = ["pooled", "mid"]
+    d = heads.arrays["text_w"].shape[1]
+    assert feature_dims("lite0+lite1") == {"pooled": 2560, "pooled_max": 2560, "mid": 608}
+    f = sum(feature_dims("lite0+lite1")[n] for n in names)
+    rng = np.random.default_rng(3)
     arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k not in ("meta", "tail_w", "tail_b")}
-    meta = np.array(json.dumps({**heads.meta, "image_features": ["pooled", "pooled_max", "mid"]}))
+    arrays |= {"img_w": rng.standard_normal((f, d)).astype(np.float16), "img_mean": np.zeros(f, np.float32),
+               "img_std": np.ones(f, np.float32)}
+    meta = {**heads.meta, "image_features": names, "tower": "lite0+lite1"}
+    shipped = tmp_path / "shipped" / "aligned-heads.npz"
+    shipped.parent.mkdir()
+    np.savez(shipped, meta=np.array(json.dumps(meta)), **arrays)
+    both = load_heads(shipped)
+    assert both.towers == ("lite0", "lite1")
+    monkeypatch.setattr(aligned, "CHECKPOINT", shipped)
+    image = build("").image
+    assert image.name == f"aligned-{both.digest}+effnetlite0+effnetlite1"
+    _, images = demo_subset
+    prepared = [image.prepare(im) for im in images[:3]]  # no model loaded for this
+    assert [p.shape for p in prepared[0]] == [(3, 224, 224), (3, 240, 240)]
+    text = MiniLMText()
+    lite0, lite1 = ImageNetBridge(text), ImageNetBridge(text, tower="lite1")
+    got = AlignedImage([lite0, lite1], both).encode(prepared)
+    np.testing.assert_allclose(got, AlignedImage([lite0, lite1], both).encode(images[:3]), atol=1e-5)
+    (f0, logits), (f1, _) = lite_features([lite0], images[:3], names), lite_features([lite1], images[:3], names)
+    feats = np.hstack([f0[:, :1280], f1[:, :1280], f0[:, 1280:], f1[:, 1280:]])  # pooled 0, 1, then mid 0, 1
+    np.testing.assert_allclose(got, both.image(feats, bridge_embedding(logits, lite0.prompts)), atol=1e-5)
+    with pytest.raises(EncoderError, match="read lite0\\+lite1, not lite0"):
+        AlignedImage([lite0], both)
+    np.savez(tmp_path / "twice.npz", meta=np.array(json.dumps({**meta, "tower": "lite0+lite0"})), **arrays)
+    with pytest.raises(EncoderError, match="names a tower twice"):
+        load_heads(tmp_path / "twice.npz")
+    tail = {"tail_w": np.zeros((1280, 320), np.float16), "tail_b": np.zeros(1280, np.float32)}
+    np.savez(tmp_path / "tails.npz", meta=np.array(json.dumps(meta)), **arrays, **tail)
+    with pytest.raises(EncoderError, match="several towers"):
+        load_heads(tmp_path / "tails.npz")
+
+
+def test_a_checkpoint_with_a_retrained_tail_uses_it_for_the_pooled_features_only(tmp_path, demo_subset):
+    """A retrained head conv (batch norm folded in) replaces what "pooled"/"pooled_max" read; the label bridge's
+    logits and the earlier blocks' "mid" stay the pretrained model's. The pretrained conv, folded, changes nothing."""
+    from mmrec_core.encoders.aligned import AlignedImage, bridge_embedding, feature_dims, lite_features, pretrained_tail
+    from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
+
+    heads = load_heads()
+    names = ("pooled", "pooled_max", "mid")
+    f, d = sum(feature_dims()[n] for n in names), heads.arrays["text_w"].shape[1]
+    arrays = {k: v for k, v in dict(np.load(CHECKPOINT, allow_pickle=False)).items() if k not in ("meta", "tail_w", "tail_b")}
+    arrays |= {"img_w": np.random.default_rng(4).standard_normal((f, d)).astype(np.float16),
+               "img_mean": np.zeros(f, np.float32), "img_std": np.ones(f, np.float32)}  # Lite0's widths
+    meta = np.array(json.dumps({**heads.meta, "image_features": list(names), "tower": "lite0"}))
     _, images = demo_subset
     bridge = ImageNetBridge(MiniLMText())
-    names = ("pooled", "pooled_max", "mid")
-    plain, plain_logits = lite_features(bridge, images[:4], names)
+    plain, plain_logits = lite_features([bridge], images[:4], names)
     w, b = pretrained_tail(bridge.model)
-    same, same_logits = lite_features(bridge, images[:4], names, tail=(w, b))
+    same, same_logits = lite_features([bridge], images[:4], names, tail=(w, b))
     np.testing.assert_allclose(same, plain, atol=1e-4)
     rng = np.random.default_rng(2)
     tail = (w + 0.05 * rng.standard_normal(w.shape).astype(np.float32), b)
-    moved, moved_logits = lite_features(bridge, images[:4], names, tail=tail)
+    moved, moved_logits = lite_features([bridge], images[:4], names, tail=tail)
     assert np.array_equal(moved_logits, plain_logits) and np.array_equal(moved[:, 2560:], plain[:, 2560:])
     assert np.abs(moved[:, :2560] - plain[:, :2560]).max() > 0.1
     np.savez(tmp_path / "tail.npz", meta=meta, tail_w=tail[0].astype(np.float16), tail_b=tail[1], **arrays)
     tuned = load_heads(tmp_path / "tail.npz")
     assert tuned.tail is not None and tuned.digest != heads.digest
-    got = AlignedImage(bridge, tuned).encode(images[:4])
-    want_feats, want_logits = lite_features(bridge, images[:4], names, tail=tuned.tail)
+    got = AlignedImage([bridge], tuned).encode(images[:4])
+    want_feats, want_logits = lite_features([bridge], images[:4], names, tail=tuned.tail)
     np.testing.assert_allclose(got, tuned.image(want_feats, bridge_embedding(want_logits, bridge.prompts)), atol=1e-6)
     np.savez(tmp_path / "half.npz", meta=meta, tail_w=tail[0], **arrays)
     with pytest.raises(EncoderError, match="lacks.*tail_b"):

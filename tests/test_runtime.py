@@ -58,14 +58,15 @@ def test_precision_is_bf16_only_where_the_tower_allows_it_and_the_cpu_has_it(mon
         _runtime.precision_setting()
 
 
-def test_lite0_on_openvino_gives_the_torch_levels(demo_items):
+@pytest.mark.parametrize("tower", ["lite0", "lite1"])  # the aligned encoder's two towers
+def test_lite_on_openvino_gives_the_torch_levels(demo_items, tower):
     from mmrec_core.catalog._media import load_image
     from mmrec_core.encoders._towers import LITE_OUTPUTS
     from mmrec_core.encoders.bridge import ImageNetBridge, MiniLMText
 
     images = [load_image(it.image) for it in demo_items if it.image][::97][:8]
     text = MiniLMText()
-    fast, slow = ImageNetBridge(text, runtime="openvino"), ImageNetBridge(text, runtime="torch")
+    fast, slow = ImageNetBridge(text, runtime="openvino", tower=tower), ImageNetBridge(text, runtime="torch", tower=tower)
     got, want = fast.run(images), slow.run(images)
     for name in LITE_OUTPUTS:
         assert cosines(got[name], want[name]).min() > 1 - 1e-4, name

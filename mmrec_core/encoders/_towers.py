@@ -99,6 +99,14 @@ def lite(name: str) -> Lite:
     return LITE[name]
 
 
+def lites(spec: str) -> tuple[Lite, ...]:
+    """The Lite variants a tower spec names: "lite0", or several side by side, "lite0+lite1" (each once)."""
+    names = spec.split("+")
+    if len(set(names)) != len(names):
+        raise EncoderUnavailable(f"image tower spec {spec!r} names a tower twice")
+    return tuple(lite(n) for n in names)
+
+
 def lite_weights(name: str = "lite0") -> Path:
     variant = lite(name)
     try:

@@ -7,8 +7,9 @@ small heads are trained, contrastively, on image-caption pairs harvested from De
 - text:  t = l2(l2(minilm(text)) @ text_w + text_b)
 - image: h = (f - img_mean) / img_std   (f: EfficientNet-Lite features named by the checkpoint's meta
            "image_features": by default the 1280-d average pool, see IMAGE_FEATURES; the Lite variant
-           is the meta's "tower", Lite0 by default, see _towers.LITE)
-         b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix)
+           is the meta's "tower", Lite0 by default, see _towers.LITE; towers side by side, "lite0+lite1":
+           each feature of each tower, feature by feature, e.g. [pooled0, pooled1, mid0, mid1])
+         b = the bridge embedding (ImageNet top-5 probabilities @ MiniLM class-prompt matrix; the first tower's)
          v = l2(h @ img_w + b @ bridge_w + img_b [+ gelu(h @ mlp_w1 + mlp_b1) @ mlp_w2])
 - a checkpoint may carry a retrained tail (tail_w, tail_b: the tower's last 1x1 conv, batch norm
   folded in); "pooled" and "pooled_max" then come from it, the bridge's logits still from the pretrained one;
@@ -55,12 +56,14 @@ IMAGE_FEATURES = (
 
 
 def feature_dims(tower: str = "lite0") -> dict[str, int]:
-    """Each of IMAGE_FEATURES' width for a Lite variant (see _towers.LITE)."""
-    return {"pooled": POOLED_DIM, "pooled_max": POOLED_DIM, "mid": sum(_towers.lite(tower).mid_channels)}
+    """Each of IMAGE_FEATURES' width for a Lite variant, or summed over towers side by side ("lite0+lite1")."""
+    variants = _towers.lites(tower)
+    return {"pooled": POOLED_DIM * len(variants), "pooled_max": POOLED_DIM * len(variants),
+            "mid": sum(sum(v.mid_channels) for v in variants)}
 
 
 def tail_input(tower: str = "lite0") -> tuple[int, int, int]:
-    """What the retrainable tail (the 1x1 head conv) reads: the last block's output maps, (C, side, side)."""
+    """What the retrainable tail (the 1x1 head conv) of one Lite variant reads: its last block's maps, (C, side, side)."""
     v = _towers.lite(tower)
     return v.last_channels, v.map_side, v.map_side
 
@@ -103,8 +106,14 @@ class Heads:
 
     @property
     def tower(self) -> str:
-        """The EfficientNet-Lite variant the image head reads (a key of _towers.LITE)."""
+        """The EfficientNet-Lite variant the image head reads (a key of _towers.LITE), or several side by side
+        ("lite0+lite1")."""
         return str(self.meta.get("tower", "lite0"))
+
+    @property
+    def towers(self) -> tuple[str, ...]:
+        """The Lite variants of `tower`, the label bridge's first."""
+        return tuple(self.tower.split("+"))
 
     @property
     def tail(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -173,8 +182,12 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
         raise EncoderError(f"aligned checkpoint {path} names unknown image features {names!r}; "
                            f"known: {', '.join(IMAGE_FEATURES)}")
     tower = meta.get("tower", "lite0")
-    if tower not in _towers.LITE:
-        raise EncoderError(f"aligned checkpoint {path} names an unknown image tower {tower!r}; known: {', '.join(_towers.LITE)}")
+    try:
+        _towers.lites(tower if isinstance(tower, str) else repr(tower))
+    except EncoderUnavailable as exc:
+        raise EncoderError(f"aligned checkpoint {path}: {exc}") from None
+    if "tail_w" in arrays and "+" in tower:
+        raise EncoderError(f"aligned checkpoint {path} retrains the head conv of several towers ({tower}): one only")
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
     dims = feature_dims(tower)
     d, f = arrays["text_w"].shape[1], sum(dims[n] for n in names)
@@ -190,29 +203,41 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
     return Heads(arrays, hashlib.sha256(raw).hexdigest()[:10], meta)
 
 
-def lite_features(bridge: ImageNetBridge, images: Sequence[Any], names: Sequence[str] = ("pooled",), *,
+def lite_features(bridges: Sequence[ImageNetBridge], images: Sequence[Any], names: Sequence[str] = ("pooled",), *,
                   keep_map: bool = False, tail: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
-    """The bridge's EfficientNet-Lite features float32 (n, F: the IMAGE_FEATURES `names`, concatenated) and ImageNet
-    logits float32 (n, 1000), one forward pass per batch; with keep_map also the tail's input maps
-    (n, *tail_input) float16.
+    """The bridges' EfficientNet-Lite features float32 (n, F: the IMAGE_FEATURES `names`, each of every bridge's
+    tower in turn, see feature_dims) and the first bridge's ImageNet logits float32 (n, 1000), one forward pass per
+    tower and batch; with keep_map (one tower only) also the tail's input maps (n, *tail_input) float16.
 
-    With a `tail` (the checkpoint's retrained head conv, batch norm folded in: weight (1280, C), bias (1280,))
-    "pooled" and "pooled_max" come from it; the logits (the label bridge) always from the pretrained head."""
-    dims = feature_dims(bridge.tower.name)
+    An image is a PIL image or what tower_pixels prepared (a tuple of arrays, one per tower, for several).
+    With a `tail` (one tower only: the checkpoint's retrained head conv, batch norm folded in: weight (1280, C),
+    bias (1280,)) "pooled" and "pooled_max" come from it; the logits (the label bridge) always from the pretrained
+    head."""
+    if (keep_map or tail is not None) and len(bridges) != 1:
+        raise EncoderError("a retrained head conv (and its input maps) is for one image tower")
+    first = bridges[0]
+    dims = feature_dims("+".join(b.tower.name for b in bridges))
     feats = np.zeros((len(images), sum(dims[n] for n in names)), dtype=np.float32)
-    logits = np.zeros((len(images), len(bridge.classes)), dtype=np.float32)
-    maps = np.zeros((len(images), *tail_input(bridge.tower.name)), dtype=np.float16) if keep_map else None
-    for start in range(0, len(images), bridge.batch_size):
-        out = bridge.run(images[start : start + bridge.batch_size])
-        got = dict(out)
+    logits = np.zeros((len(images), len(first.classes)), dtype=np.float32)
+    maps = np.zeros((len(images), *tail_input(first.tower.name)), dtype=np.float16) if keep_map else None
+    for start in range(0, len(images), first.batch_size):
+        chunk = images[start : start + first.batch_size]
+        outs = [dict(b.run([x[i] if isinstance(x, tuple) else x for x in chunk])) for i, b in enumerate(bridges)]
         if tail is not None:
-            got["pooled"], got["pooled_max"] = tail_pools(out["map"], tail)
-        end = start + len(out["logits"])
-        feats[start:end] = np.hstack([got[n] for n in names])
-        logits[start:end] = out["logits"]
+            outs[0]["pooled"], outs[0]["pooled_max"] = tail_pools(outs[0]["map"], tail)
+        end = start + len(chunk)
+        feats[start:end] = np.hstack([out[n] for n in names for out in outs])
+        logits[start:end] = outs[0]["logits"]
         if maps is not None:
-            maps[start:end] = out["map"]
+            maps[start:end] = outs[0]["map"]
     return (feats, logits) if maps is None else (feats, logits, maps)
+
+
+def tower_pixels(image: Any, sizes: tuple[int, ...] = (224,)) -> np.ndarray | tuple[np.ndarray, ...]:
+    """An image as the towers read it (the image encoder's `prepare`): lite_pixels at the one tower's size, or a
+    tuple of them, one per tower side by side."""
+    got = tuple(lite_pixels(image, s) for s in sizes)
+    return got[0] if len(got) == 1 else got
 
 
 def tail_pools(maps: np.ndarray, tail: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -288,17 +313,20 @@ class AlignedText:
 
 
 class AlignedImage:
-    """Image -> EfficientNet-Lite features (the checkpoint's tower) + bridge embedding -> image head."""
+    """Image -> EfficientNet-Lite features (the checkpoint's towers, one bridge each) + the first's bridge
+    embedding -> image head."""
 
     modality = "image"
 
-    def __init__(self, bridge: ImageNetBridge, heads: Heads) -> None:
-        self.bridge, self.heads = bridge, heads
+    def __init__(self, bridges: Sequence[ImageNetBridge], heads: Heads) -> None:
+        if tuple(b.tower.name for b in bridges) != heads.towers:
+            raise EncoderError(f"the heads read {heads.tower}, not {'+'.join(b.tower.name for b in bridges)}")
+        self.bridges, self.heads = tuple(bridges), heads
         self.name, self.dim = image_name(heads), heads.dim
 
     def encode(self, batch: Sequence[Any]) -> np.ndarray:
-        feats, logits = lite_features(self.bridge, batch, self.heads.image_features, tail=self.heads.tail)
-        return self.heads.image(feats, bridge_embedding(logits, self.bridge.prompts))
+        feats, logits = lite_features(self.bridges, batch, self.heads.image_features, tail=self.heads.tail)
+        return self.heads.image(feats, bridge_embedding(logits, self.bridges[0].prompts))
 
 
 def text_name(heads: Heads) -> str:
@@ -306,7 +334,7 @@ def text_name(heads: Heads) -> str:
 
 
 def image_name(heads: Heads) -> str:
-    return f"aligned-{heads.digest}+effnet{heads.tower}"
+    return f"aligned-{heads.digest}+" + "+".join(f"effnet{t}" for t in heads.towers)
 
 
 @functools.lru_cache(maxsize=1)
@@ -343,6 +371,6 @@ def build(arg: str) -> EncoderSet:
     text = LazyEncoder(text_name(heads), "text", heads.dim, lambda: AlignedText(minilm(), heads),
                        cache_salt=_multilingual.cache_salt)
     image = LazyEncoder(image_name(heads), "image", heads.dim,
-                        lambda: AlignedImage(ImageNetBridge(minilm(), tower=heads.tower), heads),
-                        prepare=functools.partial(lite_pixels, size=_towers.lite(heads.tower).size))
+                        lambda: AlignedImage([ImageNetBridge(minilm(), tower=t) for t in heads.towers], heads),
+                        prepare=functools.partial(tower_pixels, sizes=tuple(v.size for v in _towers.lites(heads.tower))))
     return EncoderSet(f"aligned:{arg}" if arg else "aligned", text, image, LibrosaAudio())
