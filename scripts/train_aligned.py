@@ -490,10 +490,12 @@ def save(arrays: dict[str, np.ndarray], path: Path, meta: dict) -> None:
 def checkpoint_meta(data: Data, config: TrainConfig, seconds: float) -> dict:
     """What a checkpoint records of its training: config, sources and their packages, time, towers, prompt."""
     names = list(dict.fromkeys(map(str, data.source)))
+    images = [f"efficientnet-{t}" for t in config.tower.split("+")]
+    if config.tail_epochs:  # one tower only (train refuses more)
+        images[-1] += " (head conv retrained)"
     return {"config": asdict(config), "sources": {n: int((data.source == n).sum()) for n in names},
             "packages": {n: SOURCES[n].packages for n in names}, "train_seconds": round(seconds, 1),
-            "towers": ["minilm-l6-v2", *(f"efficientnet-{t}" for t in config.tower.split("+"))]
-            + (["(head conv retrained)"] if config.tail_epochs else []),
+            "towers": ["minilm-l6-v2", *images],
             "prompt": config.prompt, "image_features": list(config.image_features), "tower": config.tower}
 
 

@@ -1,9 +1,10 @@
-"""scripts/train_aligned.py: the second phase that retrains Lite0's head conv, on a tiny synthetic data set."""
+"""scripts/train_aligned.py: the second phase that retrains one tower's (Lite0's) head conv, on a tiny synthetic data set."""
 
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
@@ -29,12 +30,14 @@ def tiny(n: int = 48) -> Data:
 def test_the_tail_phase_retrains_the_head_conv_and_saves_a_checkpoint_the_encoder_reads(tmp_path):
     data = tiny()
     w0, b0 = pretrained_tail_arrays()
-    config = TrainConfig(epochs=2, batch=16, repeat=(), tail_epochs=2, tail_lr=1e-2)
+    config = TrainConfig(epochs=2, batch=16, repeat=(), tail_epochs=2, tail_lr=1e-2, tower="lite0")  # one tower
     arrays = train(data, config, log=False)
     assert arrays["tail_w"].shape == w0.shape and arrays["tail_b"].shape == b0.shape
     assert np.abs(arrays["tail_w"] - w0).max() > 1e-3  # it moved from the pretrained conv
     frozen = train(data, TrainConfig(epochs=2, batch=16, repeat=()), log=False)
     assert "tail_w" not in frozen
+    with pytest.raises(SystemExit, match="one image tower, not lite0\\+lite1"):
+        train(data, TrainConfig(epochs=2, batch=16, repeat=(), tail_epochs=1, tower="lite0+lite1"), log=False)
     save(arrays, tmp_path / "heads.npz", checkpoint_meta(data, config, 1.0))
     heads = load_heads(tmp_path / "heads.npz")
     assert heads.tail is not None and heads.image_features == ("pooled", "pooled_max", "mid")
