@@ -203,9 +203,9 @@ def load_data(names: list[str], *, tower: str = "lite0", log: bool = False, maps
 
     Pairs of a training source that copy a reserved image (aligned_sources.excluded) are left out. The tail's
     maps ("map", read into memory) come with one tower only, unless maps=False."""
-    if "+" in tower:
-        return side_by_side([load_data(names, tower=t, log=log and not i, maps=False)
-                             for i, t in enumerate(tower.split("+"))])
+    if len(variants := lites(tower)) > 1:
+        return side_by_side([load_data(names, tower=v.name, log=log and not i, maps=False)
+                             for i, v in enumerate(variants)])
     if not all(_complete(feature_path(n, pairs(n), tower)) for n in names):
         towers(tower)
     prompts = _prompts()
@@ -301,7 +301,7 @@ def train(data: Data, config: TrainConfig = TrainConfig(), *, log: bool = True) 
     """Fit the heads on `data`; returns the checkpoint arrays (float32)."""
     import torch
 
-    if config.tail_epochs and "+" in config.tower:
+    if config.tail_epochs and len(lites(config.tower)) > 1:
         raise SystemExit(f"retraining the head conv is for one image tower, not {config.tower}")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -490,7 +490,7 @@ def save(arrays: dict[str, np.ndarray], path: Path, meta: dict) -> None:
 def checkpoint_meta(data: Data, config: TrainConfig, seconds: float) -> dict:
     """What a checkpoint records of its training: config, sources and their packages, time, towers, prompt."""
     names = list(dict.fromkeys(map(str, data.source)))
-    images = [f"efficientnet-{t}" for t in config.tower.split("+")]
+    images = [f"efficientnet-{v.name}" for v in lites(config.tower)]
     if config.tail_epochs:  # one tower only (train refuses more)
         images[-1] += " (head conv retrained)"
     return {"config": asdict(config), "sources": {n: int((data.source == n).sum()) for n in names},

@@ -113,7 +113,7 @@ class Heads:
     @property
     def towers(self) -> tuple[str, ...]:
         """The Lite variants of `tower`, the label bridge's first."""
-        return tuple(self.tower.split("+"))
+        return tuple(v.name for v in _towers.lites(self.tower))
 
     @property
     def tail(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -183,10 +183,10 @@ def load_heads(path: str | Path = CHECKPOINT) -> Heads:
                            f"known: {', '.join(IMAGE_FEATURES)}")
     tower = meta.get("tower", "lite0")
     try:
-        _towers.lites(tower if isinstance(tower, str) else repr(tower))
+        variants = _towers.lites(tower if isinstance(tower, str) else repr(tower))
     except EncoderUnavailable as exc:
         raise EncoderError(f"aligned checkpoint {path}: {exc}") from None
-    if "tail_w" in arrays and "+" in tower:
+    if "tail_w" in arrays and len(variants) > 1:
         raise EncoderError(f"aligned checkpoint {path} retrains the head conv of several towers ({tower}): one only")
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
     dims = feature_dims(tower)
