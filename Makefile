@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements.txt requirements-nodeps.txt
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 # The demo store, and the default encoder's towers converted for the runtime once (so the first query is fast).
-$(DEMO_STORE)/CURRENT: $(STAMP)
+# Rebuilt (a new version, seconds) when the shipped demo vectors change, i.e. with a new aligned checkpoint.
+$(DEMO_STORE)/CURRENT: $(STAMP) assets/demo/embeddings-seed.npz
 	$(PY) -m mmrec_core ingest assets/demo --store $(DEMO_STORE)
 	$(PY) -m mmrec_core prepare
 
