@@ -35,7 +35,7 @@ from aligned_sources import EVAL_SOURCES, SOURCES, TRAIN_SOURCES  # noqa: E402
 from train_aligned import (Data, TrainConfig, checkpoint_meta, load_data, pretrained_tail_arrays, prompted,  # noqa: E402
                            save, tower_spec, train, with_tail)
 
-from mmrec_core.encoders._towers import LITE  # noqa: E402
+from mmrec_core.encoders._towers import LITE, lites  # noqa: E402
 from mmrec_core.encoders.aligned import Heads, load_heads  # noqa: E402
 from mmrec_core.vectors import l2_normalize  # noqa: E402
 
@@ -207,7 +207,7 @@ def variants(base: TrainConfig) -> dict[str, tuple[str, TrainConfig]]:
     for name, lite in LITE.items():
         out[f"tower:{name}"] = (f"image tower EfficientNet-{name.capitalize()} ({lite.size} px)", replace(base, tower=name))
     for spec in ("lite0+lite1", "lite0+lite2"):
-        named = " and ".join(f"EfficientNet-{n.capitalize()}" for n in spec.split("+"))
+        named = " and ".join(f"EfficientNet-{v.name.capitalize()}" for v in lites(spec))
         out[f"tower:{spec}"] = (f"image towers {named} side by side", replace(base, tower=spec))
     return out
 
