@@ -17,10 +17,13 @@ From Debian packages (`apt-get download`, cached with the aligned sources in .mm
 - Russian from the Mueller English-Russian dictionary (mueller7-dict, GPL): each Russian word among a
   headword's first translations -> that English headword (a common English word, one MiniLM's vocabulary has
   whole, before a rare one: собака -> dog, not cur);
-- SCOWL's American English word list (wamerican) and the English words of the senses above, so that a text
-  can be told English by its words (a loanword such as "quetzal" counts as English; a capitalised name does not).
-Writes mmrec_core/encoders/data/lexicons/LANG.tsv.gz (headword TAB sense) and english.txt.gz, and a
-SOURCES.md beside them with the packages, versions and licences.
+- SCOWL's American English word list (wamerican), its larger lists' words up to size 70 (`scowl`), and the
+  English words of the senses above, so that a text can be told English by its words (a loanword such as
+  "quetzal" counts as English; a capitalised name does not), each with how common it is: the smallest SCOWL
+  size (10, 20, 35, 40, 50, 55, 60, 70, 80, 95; from Debian's `scowl` package) that lists it, or 100 where SCOWL
+  does not (a word of the senses only).
+Writes mmrec_core/encoders/data/lexicons/LANG.tsv.gz (headword TAB sense) and english.tsv.gz (word TAB size),
+and a SOURCES.md beside them with the packages, versions and licences.
 
     .venv/bin/python scripts/build_lexicons.py   # about a minute (German's dictionary is 17 MB)
 """
@@ -59,6 +62,7 @@ LICENCES = {"es": "GPL (Apertium, wspanish) / GPL-2+ (FreeDict)", "ca": "GPL (Ap
             "pt": "GPL (Apertium, wportuguese) / GPL-2+ (FreeDict)",
             "ru": "GPL-2+ (FreeDict) / GPL (Mueller)",
             "ja": "CC BY-SA 4.0 (JMdict, EDRDG)", "de": "GPL-2+ (Ding)", "pl": "CC BY-SA 3.0 / GPL-3+"}
+LARGE = 70  # SCOWL's words up to this size (its "large" list: cityscape, trolleybus) count as English too
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 PLAIN = re.compile(r"[A-Za-z][A-Za-z' -]*")
 SKIP = ("see", "synonym", "note", "abbr", "usage", "indicates", "used ", "counter for", "suffix")
@@ -253,6 +257,19 @@ def version(package: str) -> str:
     return deb.name.split("_")[1].replace("%3a", ":")
 
 
+def english_sizes() -> dict[str, int]:
+    """An English word (lower case) -> the smallest SCOWL size whose English or American lists have it, in any
+    case (its words, names, upper-case words and abbreviations)."""
+    sizes: dict[str, int] = {}
+    for path in (unpack("scowl") / "usr" / "share" / "dict" / "scowl").glob("*.[0-9]*"):
+        if path.name.split("-")[0] in ("english", "american"):  # not the British, Canadian or variant spellings
+            size = int(path.suffix[1:])
+            for word in path.read_text(encoding="utf-8").split():
+                if sizes.get(word := word.lower(), 101) > size:
+                    sizes[word] = size
+    return sizes
+
+
 def write(path: Path, lines: Iterable[str]) -> None:
     """One line each, gzip'd without a timestamp (the same input gives the same bytes)."""
     path.write_bytes(gzip.compress("".join(line + "\n" for line in lines).encode("utf-8"), 9, mtime=0))
@@ -283,9 +300,11 @@ def main() -> None:
     english = unpack("wamerican") / "usr" / "share" / "dict" / "american-english"
     words_en = sorted({w.strip().lower() for w in english.read_text(encoding="utf-8").splitlines()
                        if w.strip() and "'" not in w} | senses)
-    write(OUT / "english.txt.gz", words_en)
-    sources.append(f"| english.txt.gz | wamerican (and the senses above) | {version('wamerican')} | SCOWL (permissive) | "
-                   f"{len(words_en):,} |")
+    sizes = english_sizes()
+    words_en = sorted(set(words_en) | {w for w, size in sizes.items() if size <= LARGE and w.isalpha()})
+    write(OUT / "english.tsv.gz", (f"{w}\t{sizes.get(w, 100)}" for w in words_en))
+    sources.append(f"| english.tsv.gz | wamerican, scowl (to size {LARGE}; and the senses above) | "
+                   f"{version('wamerican')}, {version('scowl')} | SCOWL (permissive) | {len(words_en):,} |")
     (OUT / "SOURCES.md").write_text("\n".join(sources) + "\n", encoding="utf-8")
     print(f"english: {len(words_en):,} words; wrote {OUT}")
 

@@ -19,7 +19,11 @@ from mmrec_core.encoders import _multilingual as ml
     ("un perro", False), ("der Hund und die Katze", False), ("une pomme rouge", False),
     ("perro", False), ("Hund", False), ("manzana roja", False),  # no function word, but a word list reads them
     ("Cherimoya. A cherimoya fruit.", True), ("red rose", True),  # as many English words as foreign ones
-    ("gato negro", False), ("pomme rouge", False)])  # negro, rouge: English words a foreign list reads too
+    ("gato negro", False), ("pomme rouge", False),  # negro, rouge: English words a foreign list reads too
+    ("lobo", False), ("girasol", False), ("Augen", False),  # rare English words a foreign list reads as others
+    ("An orca.", True), ("quetzal", True), ("Trolleybus", True), ("transgender symbol", True),  # English's own
+    ("OK hand", True), ("alt route", True), ("Santa Claus", True), ("la casa", False),  # names, short words
+    ("Schoolbus", True), ("codeblock", True), ("cityscape", True)])  # two English words are not a German compound
 def test_which_texts_leave_minilm(text, english):
     assert ml.is_english(text) is english
     assert (ml.cache_salt(text) == "") is english
@@ -129,7 +133,10 @@ def test_the_dictionary_reads_chinese_words():
     ("zonnebloem", "sunflower"), ("köpek", "dog"), ("собака", "dog"), ("gráfico de barras", "chart bar"),
     ("poma vermella", "apple red"), ("كلب", "Dog"),  # Apertium's Spanish and Catalan; FreeDict's Arabic
     ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None),
-    ("gato negro", "cat black"), ("mela rossa", "apple red")])  # Italian needs no accent dropped: not French mêla
+    ("gato negro", "cat black"), ("mela rossa", "apple red"),  # Italian needs no accent dropped: not French mêla
+    ("cara besando", "face kiss"), ("persona caminando", "person walk"), ("gato asustado", "cat scare"),
+    ("Kuhgesicht", "cow face"), ("Schweinerüssel", "pigs trunk"), ("Erdbeere", "strawberries")])  # verb forms,
+    # compounds, and a singular the list has only in the plural
 def test_the_word_lists_read_other_languages(text, english):
     from mmrec_core.encoders import _lexicon
 
@@ -143,6 +150,7 @@ def test_the_shipped_word_lists_name_their_sources():
     for lang in _lexicon.LANGUAGES + ("ja",):
         assert f"| {lang}.tsv.gz | " in sources and len(_lexicon.lexicon(lang)) > 1000
     assert "JMdict" in sources and "wamerican" in sources and len(_lexicon.english_words()) > 70_000
+    assert "scowl" in sources and _lexicon.english_sizes()["dog"] == 10 and "lobo" not in _lexicon.common_english()
     assert "dict-freedict-deu-eng" in sources and "apertium-eng-spa" in sources
 
 
