@@ -1,4 +1,4 @@
-"""Build the word lists the encoder reads texts in other languages through (mmrec_core/encoders/_lexicon.py).
+"""Build the word lists the encoder reads texts in other languages through (mmrec_core/encoders/_wordlists.py).
 
 From Debian packages (`apt-get download`, cached with the aligned sources in .mmrec/aligned-cache):
 - FreeDict's dictionaries into English (dict-freedict-LLL-eng, dictd format): Spanish, German, French,
@@ -278,7 +278,7 @@ def write(path: Path, lines: Iterable[str]) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     sources = ["# Where the word lists come from", "",
-               "Built by scripts/build_lexicons.py; read by mmrec_core/encoders/_lexicon.py.", "",
+               "Built by scripts/build_lexicons.py; read by mmrec_core/encoders/_wordlists.py.", "",
                "| file | Debian package | version | licence | entries |", "|---|---|---|---|---|"]
     senses: set[str] = set()  # the English words the lists translate into count as English too ("quetzal")
     for lang in [*FREEDICT, *(lang for lang in APERTIUM if lang not in FREEDICT)]:

@@ -144,13 +144,13 @@ def test_the_word_lists_read_other_languages(text, english):
 
 
 def test_the_shipped_word_lists_name_their_sources():
-    from mmrec_core.encoders import _lexicon
+    from mmrec_core.encoders import _wordlists
 
-    sources = (_lexicon.LEXICONS / "SOURCES.md").read_text(encoding="utf-8")
-    for lang in _lexicon.LANGUAGES + ("ja",):
-        assert f"| {lang}.tsv.gz | " in sources and len(_lexicon.lexicon(lang)) > 1000
-    assert "JMdict" in sources and "wamerican" in sources and len(_lexicon.english_words()) > 70_000
-    assert "scowl" in sources and _lexicon.english_sizes()["dog"] == 10 and "lobo" not in _lexicon.common_english()
+    sources = (_wordlists.LEXICONS / "SOURCES.md").read_text(encoding="utf-8")
+    for lang in _wordlists.LANGUAGES + ("ja",):
+        assert f"| {lang}.tsv.gz | " in sources and len(_wordlists.lexicon(lang)) > 1000
+    assert "JMdict" in sources and "wamerican" in sources and len(_wordlists.english_words()) > 70_000
+    assert "scowl" in sources and _wordlists.english_sizes()["dog"] == 10 and "lobo" not in _wordlists.common_english()
     assert "dict-freedict-deu-eng" in sources and "apertium-eng-spa" in sources
 
 

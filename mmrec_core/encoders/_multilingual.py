@@ -8,7 +8,7 @@ dictionary reads the text, it is also glossed into English words (_lexicon; alig
 English stays on MiniLM, unchanged (same vectors, same speed). `is_english` decides per text, without a model: a
 text mostly in letters outside ASCII (Chinese, Japanese, Cyrillic ...) is not English, nor a short one with any
 (Käse, canción), nor one with a function word of another Latin-script language ("un perro"), nor one whose words a
-word list reads more of than the English list does ("perro", "manzana roja"; _lexicon.foreign_language); anything
+word list reads more of than the English list does ("perro", "manzana roja"; _wordlists.foreign_language); anything
 else is (an English caption naming a "Räuchermännchen" or a quetzal too), so an English catalog's vectors do not
 change.
 """
@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from mmrec_core.encoders import _lexicon
+from mmrec_core.encoders import _lexicon, _wordlists
 from mmrec_core.errors import EncoderUnavailable
 from mmrec_core.vectors import l2_normalize
 
@@ -53,7 +53,7 @@ def is_english(text: str) -> bool:
         return False
     if any(w.lower() in FOREIGN for w in WORD.findall(text)):  # "un perro", "der Hund"
         return False
-    return _lexicon.foreign_language(text) is None  # "perro", "manzana roja": a word list reads more of it
+    return _wordlists.foreign_language(text) is None  # "perro", "manzana roja": a word list reads more of it
 
 
 def cache_salt(text: str) -> str:
