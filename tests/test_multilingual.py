@@ -135,8 +135,9 @@ def test_the_dictionary_reads_chinese_words():
     ("펭귄", None), ("a penguin", None), ("的", None), ("12345", None),
     ("gato negro", "cat black"), ("mela rossa", "apple red"),  # Italian needs no accent dropped: not French mêla
     ("cara besando", "face kiss"), ("persona caminando", "person walk"), ("gato asustado", "cat scare"),
-    ("Kuhgesicht", "cow face"), ("Schweinerüssel", "pigs trunk"), ("Erdbeere", "strawberries")])  # verb forms,
+    ("Kuhgesicht", "cow face"), ("Schweinerüssel", "pigs trunk"), ("Erdbeere", "strawberries"),  # verb forms,
     # compounds, and a singular the list has only in the plural
+    ("字母ｂ。", "letter b"), ("ＳＯＳ按钮", "SOS push button"), ("数字０", "numeral 0")])  # full-width, as typed
 def test_the_word_lists_read_other_languages(text, english):
     from mmrec_core.encoders import _lexicon
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
@@ -108,7 +109,7 @@ def digest() -> str:
         h.update(path.read_bytes())
     h.update(("".join(sorted(FUNCTION)) + str(MAX_WORD) + repr(sorted(JA_FUNCTION))
              + repr({lang: sorted(words) for lang, words in STOP.items()}) + repr(ENDINGS) + repr(PREFIXES)
-             + repr(LINKS) + str(COMMON)).encode())
+             + repr(LINKS) + str(COMMON) + LATIN_WORD + "NFKC").encode())
     return h.hexdigest()[:10]
 
 
@@ -119,12 +120,13 @@ def is_chinese(text: str) -> bool:
 HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 
-LATIN_WORD = r"[A-Za-z][A-Za-z0-9]*"
+LATIN_WORD = r"[A-Za-z0-9]+"
 
 
 def words(text: str, lexicon: dict[str, str], run: re.Pattern = HAN_RUN) -> list[tuple[str, str | None]]:
     """The text's runs (Han characters, or another script's `run`) cut into dictionary words by longest match:
-    (word, its sense or None); a Latin word among them stands for itself ("SOS按钮" -> SOS, push button)."""
+    (word, its sense or None); a Latin word or a number among them stands for itself ("SOS按钮" -> SOS, push
+    button; "数字0" -> numeral, 0)."""
     out: list[tuple[str, str | None]] = []
     for m in re.finditer(f"({run.pattern})|{LATIN_WORD}", text):
         chars = m.group(1)
@@ -187,7 +189,9 @@ def segmented(text: str) -> list[str] | None:
 def gloss(text: str) -> str | None:
     """English words for a text in one of the languages above, or None (English, another language, or a text
     the dictionary covers less than half of). Han characters alone may be Chinese or Japanese (笑顔, 飛行機):
-    JMdict reads them where it covers more of them than CC-CEDICT, or as much in fewer words."""
+    JMdict reads them where it covers more of them than CC-CEDICT, or as much in fewer words. Full-width letters
+    and digits, as a Chinese or Japanese keyboard types them, are read as the plain ones (字母Ａ: letter A)."""
+    text = unicodedata.normalize("NFKC", text)
     if KANA.search(text):
         return covered(japanese_words(text))[1]
     if is_chinese(text):
