@@ -137,7 +137,8 @@ def test_the_dictionary_reads_chinese_words():
     ("cara besando", "face kiss"), ("persona caminando", "person walk"), ("gato asustado", "cat scare"),
     ("Kuhgesicht", "cow face"), ("Schweinerüssel", "pigs trunk"), ("Erdbeere", "strawberries"),  # verb forms,
     # compounds, and a singular the list has only in the plural
-    ("字母ｂ。", "letter b"), ("ＳＯＳ按钮", "SOS push button"), ("数字０", "numeral 0")])  # full-width, as typed
+    ("字母ｂ。", "letter b"), ("ＳＯＳ按钮", "SOS push button"), ("数字０", "numeral 0"),  # full-width, as typed
+    ("guarda-chuva", "umbrella"), ("porte-monnaie", "purse")])  # a hyphenated word the list has whole
 def test_the_word_lists_read_other_languages(text, english):
     from mmrec_core.encoders import _lexicon
 

@@ -25,7 +25,7 @@ import unicodedata
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from mmrec_core.encoders._wordlists import (COMMON, ENDINGS, LEXICONS, LINKS, PREFIXES, STOP, WORDS, covered,
+from mmrec_core.encoders._wordlists import (COMMON, ENDINGS, LEXICONS, LINKS, PREFIXES, STOP, covered,
                                             foreign_language, gloss_words, lexicon)
 from mmrec_core.errors import EncoderUnavailable
 
@@ -206,4 +206,4 @@ def gloss(text: str) -> str | None:
     lang = foreign_language(text)
     if lang is None:
         return None
-    return gloss_words(lang, [w.lower() for w in WORDS.findall(text)])
+    return gloss_words(lang, text)

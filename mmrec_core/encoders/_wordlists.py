@@ -178,9 +178,27 @@ def _listed(lang: str, word: str, accents: bool) -> str | None:
     return None
 
 
-def gloss_words(lang: str, tokens: list[str]) -> str | None:
-    """The gloss of the tokens' content words (not `lang`'s function words) in `lang`."""
-    return covered([(w, lookup(lang, w)) for w in tokens if w not in STOP[lang]])[1]
+def gloss_words(lang: str, text: str) -> str | None:
+    """The gloss of a text's content words (not `lang`'s function words) in `lang`, a hyphenated word or a
+    two-word name the list has read as one (guarda-chuva: umbrella, not "guard rain"; porte-monnaie: purse)."""
+    return covered([(w, lookup(lang, w)) for w in phrases(lang, text) if w not in STOP[lang]])[1]
+
+
+def phrases(lang: str, text: str) -> list[str]:
+    """A text's words in lower case, two of them joined where `lang`'s list has them joined by the hyphen or the
+    space between them."""
+    found = [(m.group(0).lower(), m.start(), m.end()) for m in WORDS.finditer(text)]
+    out, i = [], 0
+    while i < len(found):
+        if i + 1 < len(found) and (gap := text[found[i][2]:found[i + 1][1]]) in ("-", " "):
+            joined = found[i][0] + gap + found[i + 1][0]
+            if _listed(lang, joined, True) is not None:
+                out.append(joined)
+                i += 2
+                continue
+        out.append(found[i][0])
+        i += 1
+    return out
 
 
 def _side(lang: str, word: str, sense: str | None, all_english: bool = False) -> str | None:
