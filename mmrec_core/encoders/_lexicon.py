@@ -25,8 +25,8 @@ import unicodedata
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from mmrec_core.encoders._wordlists import (COMMON, ENDINGS, LEXICONS, LINKS, PREFIXES, STOP, covered,
-                                            foreign_language, gloss_words, lexicon)
+from mmrec_core.encoders._wordlists import (COMMON, ENDINGS, ENGLISH_FUNCTION, LEXICONS, LINKS, PREFIXES, STOP,
+                                            covered, foreign_language, gloss_words, lexicon)
 from mmrec_core.errors import EncoderUnavailable
 
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -102,14 +102,15 @@ def dictionary() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=1)
 def digest() -> str:
-    """What the glosses depend on (the dictionary file and these rules), for cache keys."""
+    """What the glosses depend on (the dictionary files and these rules, the routing's among them: which language
+    reads a text decides its gloss), for cache keys."""
     with open(cedict_file(), "rb") as f:
         h = hashlib.file_digest(f, "sha256")
     for path in sorted(LEXICONS.glob("*.gz")):
         h.update(path.read_bytes())
     h.update(("".join(sorted(FUNCTION)) + str(MAX_WORD) + repr(sorted(JA_FUNCTION))
              + repr({lang: sorted(words) for lang, words in STOP.items()}) + repr(ENDINGS) + repr(PREFIXES)
-             + repr(LINKS) + str(COMMON) + LATIN_WORD + "NFKC").encode())
+             + repr(LINKS) + str(COMMON) + repr(sorted(ENGLISH_FUNCTION)) + LATIN_WORD + "NFKC").encode())
     return h.hexdigest()[:10]
 
 

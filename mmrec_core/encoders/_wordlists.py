@@ -160,12 +160,11 @@ def compound(lang: str, word: str, *, accents: bool = True) -> str | None:
         tail = _listed(lang, word[i:], accents)
         if tail is None:
             continue
-        head = word[:i]
         for link in LINKS[lang]:
-            if head.endswith(link) and len(head) - len(link) >= 3:
-                first = _listed(lang, head[: len(head) - len(link)], accents)
-                if first is not None and not {head[: len(head) - len(link)], word[i:]} <= english_words():
-                    return f"{first} {tail}"  # not two English words (Schoolbus, codeblock: English's own)
+            stem = word[: i - len(link)]
+            if word[:i].endswith(link) and len(stem) >= 3 and (first := _listed(lang, stem, accents)) is not None:
+                if not {stem, word[i:]} <= english_words():  # not two English words (Schoolbus, codeblock)
+                    return f"{first} {tail}"
     return None
 
 
@@ -181,22 +180,22 @@ def _listed(lang: str, word: str, accents: bool) -> str | None:
 def gloss_words(lang: str, text: str) -> str | None:
     """The gloss of a text's content words (not `lang`'s function words) in `lang`, a hyphenated word or a
     two-word name the list has read as one (guarda-chuva: umbrella, not "guard rain"; porte-monnaie: purse)."""
-    return covered([(w, lookup(lang, w)) for w in phrases(lang, text) if w not in STOP[lang]])[1]
+    return covered([(w, sense) for w, sense in read_words(lang, text) if w not in STOP[lang]])[1]
 
 
-def phrases(lang: str, text: str) -> list[str]:
-    """A text's words in lower case, two of them joined where `lang`'s list has them joined by the hyphen or the
-    space between them."""
+def read_words(lang: str, text: str) -> list[tuple[str, str | None]]:
+    """A text's words in lower case with their senses in `lang` (or None), two of them joined where `lang`'s list
+    has them joined by the hyphen or the space between them."""
     found = [(m.group(0).lower(), m.start(), m.end()) for m in WORDS.finditer(text)]
     out, i = [], 0
     while i < len(found):
         if i + 1 < len(found) and (gap := text[found[i][2]:found[i + 1][1]]) in ("-", " "):
             joined = found[i][0] + gap + found[i + 1][0]
-            if _listed(lang, joined, True) is not None:
-                out.append(joined)
+            if (sense := _listed(lang, joined, True)) is not None:
+                out.append((joined, sense))
                 i += 2
                 continue
-        out.append(found[i][0])
+        out.append((found[i][0], lookup(lang, found[i][0])))
         i += 1
     return out
 
