@@ -306,10 +306,10 @@ def main() -> None:
                        f"{LICENCES.get(lang, 'GPL-2+ (FreeDict)')} | {len(words):,} |")
         print(f"{lang}: {len(words):,} words")
     english = unpack("wamerican") / "usr" / "share" / "dict" / "american-english"
-    words_en = sorted({w.strip().lower() for w in english.read_text(encoding="utf-8").splitlines()
-                       if w.strip() and "'" not in w} | senses)
     sizes = english_sizes()
-    words_en = sorted(set(words_en) | {w for w, size in sizes.items() if size <= LARGE and w.isalpha()})
+    words_en = sorted({w.strip().lower() for w in english.read_text(encoding="utf-8").splitlines()
+                       if w.strip() and "'" not in w} | senses
+                      | {w for w, size in sizes.items() if size <= LARGE and w.isalpha()})
     write(OUT / "english.tsv.gz", (f"{w}\t{sizes.get(w, 100)}" for w in words_en))
     sources.append(f"| english.tsv.gz | wamerican, scowl (to size {LARGE}; and the senses above) | "
                    f"{version('wamerican')}, {version('scowl')} | SCOWL (permissive) | {len(words_en):,} |")

@@ -239,7 +239,7 @@ def foreign_language(text: str) -> str | None:
     best, score = None, (0, 0)
     for lang in candidates(text):  # between two languages that read as many words, the one that needs no accent
         # dropped (mela rossa: Italian, not French mêla)
-        senses = {w: lookup(lang, w) for w in set(tokens)}
+        senses = {w: lookup(lang, w) for w in tokens}
         sides = [_side(lang, w, senses[w], all_english) for w in tokens]
         lead = sides.count(lang) - sides.count("en")
         exact = sum(1 for w in tokens if senses[w] is not None and lookup(lang, w, accents=False) is not None)
